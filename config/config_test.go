@@ -98,3 +98,36 @@ listen = "z"
 		}
 	}
 }
+
+type Inner struct {
+	Queue ByteSize `toml:"queue"`
+	Flag  *bool    `toml:"flag"`
+}
+
+type outer struct {
+	Inner
+	Name    string   `toml:"name"`
+	Timeout Duration `toml:"timeout"`
+	Count   int      `toml:"count"`
+}
+
+func TestFillZero(t *testing.T) {
+	yes := true
+	def := outer{Inner: Inner{Queue: 64, Flag: &yes}, Name: "d", Timeout: Duration{time.Second}, Count: 3}
+	got := outer{Name: "set", Count: 0}
+	got.Queue = 7
+	FillZero(&got, def)
+	if got.Name != "set" || got.Queue != 7 || got.Count != 3 || got.Timeout.Duration != time.Second || got.Flag == nil || !*got.Flag {
+		t.Errorf("FillZero = %+v, want set fields kept and zero ones from %+v", got, def)
+	}
+}
+
+func TestDecodeStrictEmbedded(t *testing.T) {
+	var f struct {
+		Pools map[string]outer `toml:"pools"`
+	}
+	err := DecodeStrict([]byte("[pools.a]\nname = \"x\"\nqueue = \"2KiB\"\n"), &f)
+	if err != nil || f.Pools["a"].Queue != 2048 || f.Pools["a"].Name != "x" {
+		t.Errorf("embedded decode: %+v, %v", f.Pools, err)
+	}
+}
