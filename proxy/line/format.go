@@ -1,0 +1,106 @@
+// Package line holds the pure line parsers of the relay: the formats that
+// validate a line and find the key it is routed by (graphite plaintext,
+// statsd, or any line a regex pulls a key out of), a block reader that cuts a
+// stream into blocks of whole lines, and Cut to take one line off a block.
+//
+// It knows nothing of sockets, routing or metrics: listeners feed it bytes
+// and count what it reports. Everything here takes []byte and returns views
+// into it; nothing on the graphite, statsd or Reader paths allocates per line.
+package line
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Format validates one line and finds its routing key.
+//
+// Implementations are immutable after NewFormat and safe for concurrent use
+// by any number of goroutines.
+type Format interface {
+	// Name is the format's config name: "graphite", "statsd" or "regex".
+	Name() string
+	// Key validates line and returns its key. line is one line without its
+	// '\n' and without a trailing '\r' (see Cut). The key is normally a view
+	// into line; a format that rewrites keys builds the key in dst instead
+	// (appending to dst[:0]), so callers pass per-connection scratch space
+	// and the key stays valid until line or dst is reused. r is OK when the
+	// line may be forwarded; otherwise key may still hold what was found,
+	// for logging. Empty lines give Empty, which callers skip uncounted.
+	Key(dst, line []byte) (key []byte, r Reason)
+}
+
+// Rewriter is implemented by formats whose forwarded line may differ from
+// the line read (graphite: whitespace normalised, and names rewritten the
+// way carbon-c-relay does when enabled). Call Rewrite only for a line Key
+// accepted; it returns either line itself (nothing to change: no copy) or
+// the new line built in dst[:0]. Use a different dst from the one given to
+// Key if the key must stay valid.
+type Rewriter interface {
+	Rewrite(dst, line []byte) []byte
+}
+
+// Format names accepted in FormatConfig.Format.
+const (
+	FormatGraphite = "graphite"
+	FormatStatsd   = "statsd"
+	FormatRegex    = "regex"
+)
+
+// FormatConfig selects and configures a line format. Listeners embed it in
+// their TOML section.
+type FormatConfig struct {
+	// Format is "graphite", "statsd" or "regex".
+	Format string `toml:"format"`
+	// Regex is the Go regular expression of the regex format; its named
+	// group (?P<Key>...) is the key. Only for format = "regex".
+	Regex string `toml:"regex"`
+	// CCRNames rewrites graphite names as carbon-c-relay's daemon does
+	// before hashing and forwarding them (allowed characters, '_' for the
+	// rest, ".." collapsed, tags after ';' kept but not hashed). Only for
+	// format = "graphite".
+	CCRNames bool `toml:"ccr_names"`
+	// CCRName is the name rewriter used when CCRNames is set:
+	// it appends the rewritten name to dst and returns it. Not read from
+	// TOML; the relay sets it when it builds the config.
+	CCRName func(dst, name []byte) []byte `toml:"-"`
+}
+
+// DefaultFormatConfig returns the default: graphite plaintext, names as sent.
+func DefaultFormatConfig() FormatConfig {
+	return FormatConfig{Format: FormatGraphite}
+}
+
+// Validate returns the error NewFormat would return for c (it compiles the
+// regex to check it), for config checks at start and reload.
+func (c FormatConfig) Validate() error {
+	_, err := NewFormat(c)
+	return err
+}
+
+// NewFormat builds the Format that cfg describes, or returns an error that
+// names the offending value.
+func NewFormat(cfg FormatConfig) (Format, error) {
+	if cfg.Regex != "" && cfg.Format != FormatRegex {
+		return nil, fmt.Errorf("failed to build format %q: regex is only used with format = %q", cfg.Format, FormatRegex)
+	}
+	if cfg.CCRNames && cfg.Format != FormatGraphite {
+		return nil, fmt.Errorf("failed to build format %q: ccr_names is only used with format = %q", cfg.Format, FormatGraphite)
+	}
+	switch cfg.Format {
+	case FormatGraphite:
+		g := &graphite{}
+		if cfg.CCRNames {
+			if cfg.CCRName == nil {
+				return nil, errors.New("failed to build format \"graphite\": ccr_names is set but no name rewriter was given (FormatConfig.CCRName)")
+			}
+			g.ccr = cfg.CCRName
+		}
+		return g, nil
+	case FormatStatsd:
+		return statsd{}, nil
+	case FormatRegex:
+		return newRegexFormat(cfg.Regex)
+	}
+	return nil, fmt.Errorf("failed to build format %q: unknown format, want %q, %q or %q", cfg.Format, FormatGraphite, FormatStatsd, FormatRegex)
+}

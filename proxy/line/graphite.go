@@ -1,0 +1,153 @@
+package line
+
+import "bytes"
+
+// Graphite plaintext: `name value timestamp`.
+//
+// Field splitting follows carbon (Python), whose receiver does
+// `line.strip().split()`: leading and trailing blanks are ignored and fields
+// are separated by runs of blanks. Blanks here are space and tab, the two
+// characters carbon-c-relay's daemon normalises to a single space; other
+// control characters are not separators and a key containing one is BadChar.
+// There must be exactly three fields (carbon unpacks exactly three;
+// go-carbon and carbon-relay-ng reject anything else), so "name value" and
+// "name value ts extra" are BadFields, not forwarded. carbon-c-relay itself
+// forwards any line with a space in it unvalidated; we are stricter because a
+// line a go-carbon backend rejects aborts the rest of the batch it came in.
+//
+// The value must be a finite decimal number (see decimal) or ±inf/infinity in
+// any case: carbon's float() and go-carbon's ParseFloat both take those.
+// NaN is BadValue: carbon silently drops NaN points and go-carbon rejects
+// them. The timestamp must be a finite decimal number, integer or not,
+// including -1 ("now" for carbon): both carbon and go-carbon parse it as a
+// float. nan/inf timestamps are BadTimestamp (carbon's int() fails on them).
+
+// ParseGraphite splits a graphite plaintext line (without its '\n') into its
+// three fields and validates them. The returned slices are views into line:
+// the caller owns them for as long as it owns line. name is set whenever the
+// line has a first field, also when r != OK, so it can be logged.
+func ParseGraphite(line []byte) (name, value, timestamp []byte, r Reason) {
+	name, value, timestamp, ctl, r := splitGraphite(line)
+	if r == OK && ctl {
+		r = BadChar
+	}
+	return name, value, timestamp, r
+}
+
+// splitGraphite does the work of ParseGraphite but reports a control
+// character in the name separately (ctl) instead of as BadChar, so that the
+// carbon-c-relay mode, which rewrites such bytes to '_', can ignore it.
+func splitGraphite(line []byte) (name, value, timestamp []byte, ctl bool, r Reason) {
+	i, n := 0, len(line)
+	for i < n && isBlank(line[i]) {
+		i++
+	}
+	if i == n {
+		return nil, nil, nil, false, Empty
+	}
+	s := i
+	for ; i < n; i++ {
+		if c := line[i]; c <= ' ' || c == 0x7f {
+			if c == ' ' || c == '\t' {
+				break
+			}
+			ctl = true
+		}
+	}
+	name = line[s:i]
+	for i < n && isBlank(line[i]) {
+		i++
+	}
+	s = i
+	for i < n && !isBlank(line[i]) {
+		i++
+	}
+	value = line[s:i]
+	for i < n && isBlank(line[i]) {
+		i++
+	}
+	s = i
+	for i < n && !isBlank(line[i]) {
+		i++
+	}
+	timestamp = line[s:i]
+	for i < n && isBlank(line[i]) {
+		i++
+	}
+	if i != n || len(timestamp) == 0 {
+		return name, value, timestamp, ctl, BadFields
+	}
+	if ok, _, _ := decimal(value); !ok && !isInf(value) {
+		return name, value, timestamp, ctl, BadValue
+	}
+	if ok, _, _ := decimal(timestamp); !ok {
+		return name, value, timestamp, ctl, BadTimestamp
+	}
+	return name, value, timestamp, ctl, OK
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }
+
+// graphite is the graphite Format. It is immutable and safe for concurrent use.
+type graphite struct {
+	// ccr, when set, rewrites names the way carbon-c-relay's daemon does.
+	ccr func(dst, name []byte) []byte
+}
+
+var (
+	_ Format   = (*graphite)(nil)
+	_ Rewriter = (*graphite)(nil)
+)
+
+func (g *graphite) Name() string { return "graphite" }
+
+// Key returns the name field as a view into line. With carbon-c-relay names,
+// the key is the rewritten name up to its first ';' (tags are not hashed,
+// as in the daemon), built in dst; a name that rewrites to nothing, or one
+// that is only tags, is NoKey.
+func (g *graphite) Key(dst, line []byte) ([]byte, Reason) {
+	name, _, _, ctl, r := splitGraphite(line)
+	if r != OK {
+		return name, r
+	}
+	if g.ccr == nil {
+		if ctl {
+			return name, BadChar
+		}
+		return name, OK
+	}
+	key := g.ccr(dst[:0], name)
+	if i := bytes.IndexByte(key, ';'); i >= 0 {
+		key = key[:i]
+	}
+	if len(key) == 0 {
+		return key, NoKey
+	}
+	return key, OK
+}
+
+// Rewrite returns the line to forward: `name value timestamp` with single
+// spaces and no surrounding blanks, as carbon-c-relay normalises whitespace,
+// and with the name rewritten when carbon-c-relay names are on. A line that
+// is already in that form is returned as is (no copy); otherwise the result
+// is built in dst[:0]. Call it only for lines Key accepted; any other line is
+// returned unchanged.
+func (g *graphite) Rewrite(dst, line []byte) []byte {
+	name, value, ts, _, r := splitGraphite(line)
+	if r != OK {
+		return line
+	}
+	if g.ccr == nil {
+		if len(line) == len(name)+len(value)+len(ts)+2 &&
+			line[len(name)] == ' ' && line[len(name)+1+len(value)] == ' ' {
+			return line
+		}
+		dst = append(dst[:0], name...)
+	} else {
+		dst = g.ccr(dst[:0], name)
+	}
+	dst = append(dst, ' ')
+	dst = append(dst, value...)
+	dst = append(dst, ' ')
+	return append(dst, ts...)
+}

@@ -1,0 +1,77 @@
+package line
+
+// Number grammar shared by the formats, checked byte by byte without
+// converting to string or float (so nothing escapes and nothing allocates):
+//
+//	decimal = [+-]? ( digits [ "." digits? ] | "." digits ) [ [eE] [+-]? digits ]
+//
+// That is the intersection of what Python's float() (carbon), Go's
+// strconv.ParseFloat (go-carbon, carbon-relay-ng) and JavaScript's Number()
+// (Etsy statsd) all read as a finite number: no hex, no '_' digit
+// separators, no surrounding blanks.
+
+// decimal reports whether b is a decimal number as above, whether it starts
+// with '-', and whether any mantissa digit is non-zero (so "-0.0e5" is
+// negative but zero).
+func decimal(b []byte) (ok, neg, nonzero bool) {
+	i := 0
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		neg = b[i] == '-'
+		i++
+	}
+	digits := 0
+	for ; i < len(b) && isDigit(b[i]); i++ {
+		digits++
+		nonzero = nonzero || b[i] != '0'
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		for ; i < len(b) && isDigit(b[i]); i++ {
+			digits++
+			nonzero = nonzero || b[i] != '0'
+		}
+	}
+	if digits == 0 {
+		return false, neg, false
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		exp := i
+		for ; i < len(b) && isDigit(b[i]); i++ {
+		}
+		if i == exp {
+			return false, neg, nonzero
+		}
+	}
+	return i == len(b), neg, nonzero
+}
+
+// isInf reports whether b is an optionally signed "inf" or "infinity" in any
+// letter case, which both carbon (float()) and go-carbon (ParseFloat) accept.
+func isInf(b []byte) bool {
+	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+		b = b[1:]
+	}
+	return foldEq(b, "inf") || foldEq(b, "infinity")
+}
+
+// foldEq reports whether b equals the lower-case ASCII word w, ignoring case.
+func foldEq(b []byte, w string) bool {
+	if len(b) != len(w) {
+		return false
+	}
+	for i := range len(b) {
+		if b[i]|0x20 != w[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// isCtl reports whether c is an ASCII control character (NUL..US, DEL).
+func isCtl(c byte) bool { return c < 0x20 || c == 0x7f }
