@@ -1,0 +1,579 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"go.uber.org/zap"
+)
+
+// Options configure a Discovery.
+type Options struct {
+	ZooKeeper ZooKeeperConfig
+	// Logger; nil means zap.NewNop().
+	Logger *zap.Logger
+	// Metrics; nil means NewMetrics(nil) (unregistered).
+	Metrics *Metrics
+}
+
+// Discovery follows the serversets of the relay's pools over one ZooKeeper
+// session and feeds each pool's Membership. Without ZooKeeper servers it
+// does nothing and the pools stay on their static servers. Start never
+// blocks on ZooKeeper; Close stops and waits for every goroutine it started.
+//
+// Each pool is watched with a children watch and re-listed in full on every
+// watch event, every reconnect, every new session and every resync
+// interval. Member data is immutable, so it is cached by znode name; only
+// new names are read, at most MaxConcurrentGets at a time over all pools.
+// A failed sync changes nothing: the pool keeps its last membership.
+type Discovery struct {
+	cfg ZooKeeperConfig
+	log *zap.Logger
+	met *Metrics
+	sem chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	kickCh chan struct{} // session events, from the zk callback
+
+	mu      sync.Mutex
+	pools   map[string]*poolWatcher
+	conn    *zk.Conn
+	started bool
+	closed  bool
+	state   string
+	session int64
+}
+
+// New checks the options and returns a Discovery that is not yet started.
+func New(opts Options) (*Discovery, error) {
+	if opts.ZooKeeper.Enabled() {
+		if err := opts.ZooKeeper.Validate(); err != nil {
+			return nil, fmt.Errorf("failed to configure discovery: %w", err)
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	n := opts.ZooKeeper.MaxConcurrentGets
+	if n < 1 {
+		n = DefaultZooKeeperConfig().MaxConcurrentGets
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	state := "disabled"
+	if opts.ZooKeeper.Enabled() {
+		state = "not started"
+	}
+	return &Discovery{
+		cfg:    opts.ZooKeeper,
+		log:    opts.Logger.Named("discovery"),
+		met:    opts.Metrics,
+		sem:    make(chan struct{}, n),
+		ctx:    ctx,
+		cancel: cancel,
+		kickCh: make(chan struct{}, 1),
+		pools:  map[string]*poolWatcher{},
+		state:  state,
+	}, nil
+}
+
+// Watch follows cfg.Serverset for the pool and feeds m. It may be called
+// before or after Start; a pool can be watched once.
+func (d *Discovery) Watch(pool string, cfg PoolConfig, m *Membership) error {
+	if cfg.Serverset == "" {
+		return fmt.Errorf("failed to watch pool %q: no serverset configured", pool)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("failed to watch pool %q: %w", pool, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return fmt.Errorf("failed to watch pool %q: discovery is closed", pool)
+	}
+	if _, ok := d.pools[pool]; ok {
+		return fmt.Errorf("failed to watch pool %q: already watched", pool)
+	}
+	pw := &poolWatcher{
+		d:     d,
+		pool:  pool,
+		cfg:   cfg,
+		m:     m,
+		log:   d.log.With(zap.String("pool", pool), zap.String("serverset", cfg.Serverset)),
+		met:   d.met.pool(pool),
+		kick:  make(chan struct{}, 1),
+		cache: map[string]cachedMember{},
+	}
+	d.pools[pool] = pw
+	if d.started && d.conn != nil {
+		d.startPoolLocked(pw)
+	}
+	return nil
+}
+
+// Start connects to ZooKeeper in the background and starts the watchers.
+// Without ZooKeeper servers it does nothing. It does not wait for a
+// connection.
+func (d *Discovery) Start() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errors.New("failed to start discovery: it is closed")
+	}
+	if d.started {
+		return nil
+	}
+	d.started = true
+	if !d.cfg.Enabled() {
+		return nil
+	}
+	conn, _, err := zk.Connect(d.cfg.Servers, d.cfg.SessionTimeout.Duration,
+		zk.WithLogger(zkLogger{d.log.Named("zk").Sugar()}),
+		zk.WithLogInfo(false),
+		zk.WithEventCallback(func(ev zk.Event) {
+			if ev.Type == zk.EventSession {
+				select {
+				case d.kickCh <- struct{}{}:
+				default:
+				}
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("failed to connect to zookeeper %q: %w", strings.Join(d.cfg.Servers, ","), err)
+	}
+	d.conn = conn
+	d.state = "connecting"
+	d.log.Info("connecting to zookeeper", zap.Strings("servers", d.cfg.Servers),
+		zap.Duration("session_timeout", d.cfg.SessionTimeout.Duration))
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.runSession()
+	}()
+	for _, pw := range d.pools {
+		d.startPoolLocked(pw)
+	}
+	return nil
+}
+
+func (d *Discovery) startPoolLocked(pw *poolWatcher) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		pw.run(d.ctx, d.conn)
+	}()
+}
+
+// Close stops the watchers, closes the ZooKeeper session and waits for
+// every goroutine. Memberships keep their last state. It is idempotent.
+func (d *Discovery) Close() {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	d.closed = true
+	conn := d.conn
+	d.mu.Unlock()
+	d.cancel()
+	if conn != nil {
+		conn.Close() // fails requests in flight, so watchers return
+	}
+	d.wg.Wait()
+	d.met.zkConnected.Set(0)
+	d.mu.Lock()
+	d.state = "closed"
+	d.mu.Unlock()
+}
+
+// Status is what /pools shows about discovery.
+type Status struct {
+	// State is "disabled" (no servers), "not started", "connecting",
+	// "connected", "disconnected" or "closed".
+	State string
+	// SessionID is the current ZooKeeper session (0 without one).
+	SessionID int64
+	// Pools holds every watched pool.
+	Pools map[string]PoolStatus
+}
+
+// PoolStatus is one watched pool's discovery state.
+type PoolStatus struct {
+	Serverset string
+	// LastSync is the time of the last successful sync (zero before one).
+	LastSync time.Time
+	// LastError is the last failed sync's error, cleared by a success.
+	LastError   string
+	LastErrorAt time.Time
+	// Members is the number of usable members at the last sync; Skipped the
+	// member znodes that were not usable; Duplicates the usable ones that
+	// collapsed into another with the same address or instance.
+	Members, Skipped, Duplicates int
+}
+
+// Status returns the connection state and every watched pool's state.
+func (d *Discovery) Status() Status {
+	d.mu.Lock()
+	st := Status{State: d.state, SessionID: d.session, Pools: make(map[string]PoolStatus, len(d.pools))}
+	pools := make([]*poolWatcher, 0, len(d.pools))
+	for _, pw := range d.pools {
+		pools = append(pools, pw)
+	}
+	d.mu.Unlock()
+	for _, pw := range pools {
+		st.Pools[pw.pool] = pw.status()
+	}
+	return st
+}
+
+// runSession follows the session state. Expiry is detected from the
+// session id changing (polled as well as on events, since the client drops
+// events when its channel is full); every new session and every reconnect
+// within a session makes all pools re-list.
+func (d *Discovery) runSession() {
+	var (
+		lastSID   int64
+		connected bool
+		authed    bool
+	)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-d.kickCh:
+		case <-tick.C:
+		}
+		state, sid := d.conn.State(), d.conn.SessionID()
+		now := state == zk.StateHasSession
+		newSession := now && sid != 0 && sid != lastSID
+		if newSession {
+			if lastSID != 0 {
+				d.met.zkExpirations.Inc()
+				d.log.Warn("zookeeper session expired; new session", zap.String("old_session", sessionHex(lastSID)),
+					zap.String("session", sessionHex(sid)))
+			} else {
+				d.log.Info("zookeeper session established", zap.String("session", sessionHex(sid)), zap.String("server", d.conn.Server()))
+			}
+			d.met.zkSessions.Inc()
+			lastSID = sid
+			authed = false
+		}
+		if now && !authed && d.cfg.Auth != "" {
+			if err := d.conn.AddAuth("digest", []byte(d.cfg.Auth)); err != nil {
+				d.log.Warn("failed to authenticate to zookeeper", zap.Error(err))
+			} else {
+				authed = true
+			}
+		}
+		if now != connected {
+			if now {
+				d.log.Info("zookeeper connected", zap.String("server", d.conn.Server()))
+				d.met.zkConnected.Set(1)
+			} else {
+				d.log.Warn("zookeeper disconnected; pools keep their last membership", zap.String("state", state.String()))
+				d.met.zkConnected.Set(0)
+			}
+		}
+		if now && (newSession || !connected) {
+			d.kickPools()
+		}
+		connected = now
+		d.mu.Lock()
+		if d.state != "closed" {
+			d.state = map[bool]string{true: "connected", false: "disconnected"}[now]
+			if lastSID == 0 && !now {
+				d.state = "connecting"
+			}
+		}
+		d.session = 0
+		if now {
+			d.session = sid
+		}
+		d.mu.Unlock()
+	}
+}
+
+func (d *Discovery) kickPools() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, pw := range d.pools {
+		select {
+		case pw.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func sessionHex(id int64) string { return fmt.Sprintf("0x%016x", uint64(id)) }
+
+// zkLogger sends the client library's messages to zap at debug level (it
+// logs every failed connect attempt).
+type zkLogger struct{ l *zap.SugaredLogger }
+
+func (z zkLogger) Printf(format string, args ...any) { z.l.Debugf(format, args...) }
+
+type cachedMember struct {
+	seq    int64
+	server Server
+	skip   SkipReason
+}
+
+// poolWatcher follows one pool's serverset.
+type poolWatcher struct {
+	d    *Discovery
+	pool string
+	cfg  PoolConfig
+	m    *Membership
+	log  *zap.Logger
+	met  *poolMetrics
+	kick chan struct{}
+
+	cache map[string]cachedMember // owned by run's goroutine
+
+	mu     sync.Mutex
+	st     PoolStatus
+	logged time.Time // last error logged, for rate limiting
+}
+
+func (pw *poolWatcher) status() PoolStatus {
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	st := pw.st
+	st.Serverset = pw.cfg.Serverset
+	return st
+}
+
+func (pw *poolWatcher) run(ctx context.Context, conn *zk.Conn) {
+	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
+	backoff := minBackoff
+	resync := pw.d.cfg.ResyncInterval.Duration
+	for {
+		watch, err := pw.sync(ctx, conn)
+		if ctx.Err() != nil {
+			return
+		}
+		var delay time.Duration
+		if err != nil {
+			pw.failed(err)
+			delay = backoff/2 + rand.N(backoff/2+1)
+			backoff = min(2*backoff, maxBackoff)
+		} else {
+			backoff = minBackoff
+			delay = resync
+		}
+		var wait <-chan time.Time
+		var t *time.Timer
+		if delay > 0 {
+			t = time.NewTimer(delay)
+			wait = t.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-watch: // nil after an error: never ready
+		case <-pw.kick:
+		case <-wait:
+		}
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+func (pw *poolWatcher) failed(err error) {
+	pw.met.syncErr.Inc()
+	now := time.Now()
+	pw.mu.Lock()
+	repeat := pw.st.LastError == err.Error() && now.Sub(pw.logged) < 30*time.Second
+	pw.st.LastError, pw.st.LastErrorAt = err.Error(), now
+	if !repeat {
+		pw.logged = now
+	}
+	pw.mu.Unlock()
+	if !repeat {
+		pw.log.Warn("serverset sync failed; keeping the last membership", zap.Error(err))
+	}
+}
+
+// sync lists the serverset with a watch, reads new members and hands the
+// result to the Membership. It returns the watch to wait on.
+func (pw *poolWatcher) sync(ctx context.Context, conn *zk.Conn) (<-chan zk.Event, error) {
+	start := time.Now()
+	p := pw.cfg.Serverset
+	children, _, watch, err := conn.ChildrenW(p)
+	if errors.Is(err, zk.ErrNoNode) {
+		// Watch for the path to appear; until then the serverset is empty
+		// (EmptyHold guards the ring against a mistakenly deleted path).
+		var ok bool
+		ok, _, watch, err = conn.ExistsW(p)
+		if err == nil && ok {
+			return nil, fmt.Errorf("failed to list serverset %q: it appeared while being watched", p)
+		}
+		children = nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to list serverset %q: %w", p, err)
+	}
+	if err := pw.fetch(ctx, conn, children); err != nil {
+		return nil, err
+	}
+	servers, skipped, dups := pw.build(children)
+	now := time.Now()
+	pw.met.synced(now, now.Sub(start))
+	pw.mu.Lock()
+	pw.st.LastSync, pw.st.LastError = now, ""
+	pw.st.Members, pw.st.Skipped, pw.st.Duplicates = len(servers), skipped, dups
+	pw.mu.Unlock()
+	pw.m.SetZooKeeper(servers, now)
+	return watch, nil
+}
+
+// fetch reads the members not yet cached, at most MaxConcurrentGets at a
+// time over all pools, and drops cache entries of vanished children. A
+// member that vanished between list and read is skipped; any other error
+// fails the sync (what was read stays cached).
+func (pw *poolWatcher) fetch(ctx context.Context, conn *zk.Conn, children []string) error {
+	present := make(map[string]bool, len(children))
+	var todo []string
+	for _, name := range children {
+		if !IsMemberName(name) {
+			continue
+		}
+		present[name] = true
+		if _, ok := pw.cache[name]; !ok {
+			todo = append(todo, name)
+		}
+	}
+	for name := range pw.cache {
+		if !present[name] {
+			delete(pw.cache, name)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	type result struct {
+		name string
+		cm   cachedMember
+		err  error
+	}
+	results := make(chan result, len(todo))
+	var wg sync.WaitGroup
+	for _, name := range todo {
+		select {
+		case pw.d.sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-pw.d.sem }()
+			data, _, err := conn.Get(path.Join(pw.cfg.Serverset, name))
+			r := result{name: name, err: err}
+			if err == nil {
+				r.cm = pw.decode(name, data)
+			}
+			results <- r
+		}()
+	}
+	wg.Wait()
+	close(results)
+	var firstErr error
+	for r := range results {
+		switch {
+		case errors.Is(r.err, zk.ErrNoNode):
+			pw.met.skipped[SkipFetchNoNode].Inc()
+		case r.err != nil:
+			if firstErr == nil {
+				firstErr = fmt.Errorf("failed to read member %q: %w", path.Join(pw.cfg.Serverset, r.name), r.err)
+			}
+		default:
+			pw.cache[r.name] = r.cm
+			if r.cm.skip != "" {
+				pw.met.skipped[r.cm.skip].Inc()
+			}
+		}
+	}
+	return firstErr
+}
+
+func (pw *poolWatcher) decode(name string, data []byte) cachedMember {
+	cm := cachedMember{seq: memberSeq(name)}
+	pm, err := ParseMember(name, data)
+	if err != nil {
+		cm.skip = SkipInvalidJSON
+		pw.log.Warn("skipping member with invalid data", zap.String("member", name), zap.Error(err))
+		return cm
+	}
+	cm.server, cm.skip = pw.cfg.Select(pm)
+	if cm.skip != "" && cm.skip != SkipShardMismatch && cm.skip != SkipNotAlive {
+		pw.log.Warn("skipping member", zap.String("member", name), zap.String("reason", string(cm.skip)),
+			zap.ByteString("data", data))
+	}
+	return cm
+}
+
+// build turns the cached members of the listed children into servers.
+// Duplicates collapse so each address and each instance appears once; the
+// newest registration (highest sequence number) wins, as a backend that
+// re-registered is the live one and an older node is a leftover of its
+// expiring session.
+func (pw *poolWatcher) build(children []string) (servers []Server, skipped, dups int) {
+	type cand struct {
+		seq int64
+		srv Server
+	}
+	byAddr := map[string]cand{}
+	for _, name := range children {
+		cm, ok := pw.cache[name]
+		if !ok {
+			continue
+		}
+		if cm.skip != "" {
+			skipped++
+			continue
+		}
+		addr := cm.server.Addr()
+		if old, ok := byAddr[addr]; ok {
+			dups++
+			if old.seq > cm.seq {
+				continue
+			}
+		}
+		byAddr[addr] = cand{cm.seq, cm.server}
+	}
+	byInstance := map[string]cand{}
+	for addr, c := range byAddr {
+		if c.srv.Instance == "" {
+			continue
+		}
+		if old, ok := byInstance[c.srv.Instance]; ok {
+			dups++
+			if old.seq > c.seq {
+				delete(byAddr, addr)
+				continue
+			}
+			delete(byAddr, old.srv.Addr())
+		}
+		byInstance[c.srv.Instance] = c
+	}
+	servers = make([]Server, 0, len(byAddr))
+	for _, c := range byAddr {
+		servers = append(servers, c.srv)
+	}
+	return SortServers(servers), skipped, dups
+}
