@@ -1,0 +1,386 @@
+// Package backend sends a pool's lines to one outbound destination (a
+// carbon-cache, a statsd daemon, another relay): one bounded queue, one
+// writer goroutine, batched writes, reconnects with capped backoff.
+//
+// It knows nothing of formats, rings or routing: it is handed batches of
+// whole lines and delivers them in order. Loss is explicit: every line that
+// is not sent is counted with a reason.
+//
+// # Delivery
+//
+// Lines are delivered in the order they were enqueued. While the backend is
+// down they stay queued (up to queue_bytes) and are sent once it is back.
+// After a failed write the connection is closed and the writer resends from
+// the start of the line the failed write tore, so a line is never sent in two
+// halves over two connections. TCP has no application acknowledgement, so:
+// lines already in the kernel's socket buffer when a backend dies are lost,
+// and a backend that keeps the torn tail of a connection as a line sees that
+// fragment and then the whole line again (a duplicate, accepted by design).
+package backend
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"ringrelay/discovery"
+)
+
+// Options is what New needs to build a Backend.
+type Options struct {
+	// Config is the pool's backend section; zero fields take the defaults
+	// (except FlushInterval, whose zero means "no coalescing delay").
+	Config
+	// Server is the destination: tcp, udp or unix.
+	Server discovery.Server
+	// Pool names the pool, for metrics and logs.
+	Pool string
+	// Logger may be nil (no logs).
+	Logger *zap.Logger
+	// Metrics may be nil (a private, unregistered set is used).
+	Metrics *Metrics
+}
+
+// Backend is one outbound destination of a pool. Enqueue may be called from
+// any number of goroutines; the Backend's own writer goroutine does all the
+// network I/O. Close stops it and waits for it.
+type Backend struct {
+	cfg     Config
+	server  discovery.Server
+	pool    string
+	network string
+	addr    string
+	limit   int64 // queue bound in bytes
+	batch   int   // chunk size = most bytes per write
+	log     *zap.Logger
+	m       *Metrics
+	s       *series
+	dialer  net.Dialer
+	jitter  func() float64
+
+	// ctx is cancelled when Close gives up draining; it aborts dials,
+	// backoff waits and (through connMu) blocked writes.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when the writer has exited
+	wake      chan struct{} // capacity 1: "look at the queue again"
+	closeOnce sync.Once
+	freeOnce  sync.Once
+
+	// mu guards the queue and the close state.
+	mu        sync.Mutex
+	chunks    []*chunk     // FIFO of queued lines; the tail is being filled
+	queued    int64        // bytes in chunks
+	total     int64        // bytes in chunks plus the writer's unsent batch; <= limit
+	free      []*chunk     // recycled chunks of cap batch
+	closed    bool         // no more Enqueue; the writer drains
+	closeDrop *dropCounter // where lines dropped by/after Close are counted
+	idle      bool         // the writer waits for any line
+	filling   bool         // the writer waits for a full batch (FlushInterval)
+
+	// connMu guards conn and orders "set a write deadline" against Close's
+	// abort, so an aborting Close always interrupts the write in flight.
+	connMu sync.Mutex
+	conn   net.Conn
+
+	linesSent   atomic.Uint64
+	bytesSent   atomic.Uint64
+	writes      atomic.Uint64
+	reconnects  atomic.Uint64
+	writeErrors atomic.Uint64
+	dialErrors  atomic.Uint64
+	up          atomic.Bool
+	lastErr     atomic.Pointer[errRecord]
+	drops       [3]*dropCounter // queue_full, shutdown, backend_gone
+	writeDrops  *dropCounter
+	extraDrop   atomic.Pointer[dropCounter] // a custom CloseReason reason
+}
+
+// dropCounter counts lines dropped for one reason, for Stats and Prometheus.
+type dropCounter struct {
+	reason string
+	n      atomic.Uint64
+	c      prometheus.Counter
+}
+
+func (d *dropCounter) add(lines int) {
+	if lines <= 0 {
+		return
+	}
+	d.n.Add(uint64(lines))
+	d.c.Add(float64(lines))
+}
+
+type errRecord struct {
+	msg string
+	at  time.Time
+}
+
+// chunk holds whole lines; off is how much of buf the writer has sent.
+type chunk struct {
+	buf []byte
+	off int
+}
+
+// New builds the backend and starts its writer goroutine, which connects
+// right away (so an unreachable backend shows as down before any traffic).
+// The caller must Close it.
+func New(o Options) *Backend {
+	cfg := o.Config.withDefaults()
+	log := o.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	m := o.Metrics
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	network := o.Server.Proto
+	if network == "" {
+		network = "tcp"
+	}
+	b := &Backend{
+		cfg:     cfg,
+		server:  o.Server,
+		pool:    o.Pool,
+		network: network,
+		addr:    o.Server.Addr(),
+		limit:   int64(cfg.QueueBytes),
+		batch:   int(cfg.BatchBytes),
+		log:     log.Named("backend").With(zap.String("pool", o.Pool), zap.String("backend", o.Server.String())),
+		m:       m,
+		dialer:  net.Dialer{Timeout: cfg.DialTimeout.Duration},
+		jitter:  rand.Float64,
+		done:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.s = m.bind(o.Pool, o.Server.String())
+	for i, r := range []string{ReasonQueueFull, ReasonShutdown, ReasonBackendGone} {
+		b.drops[i] = &dropCounter{reason: r, c: m.droppedCounter(b.s, r)}
+	}
+	b.writeDrops = &dropCounter{reason: ReasonWriteError, c: m.droppedCounter(b.s, ReasonWriteError)}
+	go b.run()
+	return b
+}
+
+// Server is the destination this backend writes to.
+func (b *Backend) Server() discovery.Server { return b.server }
+
+// Enqueue queues n whole lines (each ending in '\n') for sending. The bytes
+// are copied before it returns, so the caller may reuse lines. It never
+// waits on the network, only on a short mutex. When the queue cannot take
+// the whole batch, or the backend is closed, the batch is dropped and
+// counted as n lines (queue_full, or the close reason) and Enqueue returns
+// false.
+func (b *Backend) Enqueue(lines []byte, n int) bool {
+	if len(lines) == 0 {
+		return true
+	}
+	size := int64(len(lines))
+	b.mu.Lock()
+	if b.closed {
+		d := b.closeDrop
+		b.mu.Unlock()
+		d.add(n)
+		return false
+	}
+	if b.total+size > b.limit {
+		b.mu.Unlock()
+		b.drops[0].add(n)
+		return false
+	}
+	b.appendLocked(lines)
+	b.total += size
+	b.queued += size
+	wake := b.idle || (b.filling && b.queued >= int64(b.batch))
+	if wake {
+		b.idle, b.filling = false, false
+	}
+	b.mu.Unlock()
+	b.s.queueBytes.Add(float64(size))
+	if wake {
+		b.signal()
+	}
+	return true
+}
+
+// appendLocked copies p into the tail chunks, splitting only between lines
+// so that every chunk holds whole lines (a line longer than a chunk gets an
+// oversized chunk of its own).
+func (b *Backend) appendLocked(p []byte) {
+	for len(p) > 0 {
+		var t *chunk
+		if k := len(b.chunks); k > 0 {
+			t = b.chunks[k-1]
+		}
+		if t == nil || len(t.buf) == cap(t.buf) {
+			t = b.newChunkLocked()
+			b.chunks = append(b.chunks, t)
+		}
+		room := cap(t.buf) - len(t.buf)
+		if len(p) <= room {
+			t.buf = append(t.buf, p...)
+			return
+		}
+		if i := bytes.LastIndexByte(p[:room], '\n'); i >= 0 {
+			t.buf = append(t.buf, p[:i+1]...)
+			p = p[i+1:]
+		} else if len(t.buf) == 0 {
+			// One line longer than a chunk: give it this chunk, grown.
+			j := bytes.IndexByte(p, '\n') + 1
+			if j == 0 {
+				j = len(p)
+			}
+			t.buf = append(t.buf, p[:j]...)
+			p = p[j:]
+		}
+		t.buf = t.buf[:len(t.buf):len(t.buf)] // full: the next line opens a chunk
+	}
+}
+
+func (b *Backend) newChunkLocked() *chunk {
+	if k := len(b.free); k > 0 {
+		c := b.free[k-1]
+		b.free = b.free[:k-1]
+		return c
+	}
+	return &chunk{buf: make([]byte, 0, b.batch)}
+}
+
+// maxFreeChunks bounds the recycled chunks a backend keeps (4 MiB at the
+// default batch), so an outage's queue is given back once it has drained.
+const maxFreeChunks = 64
+
+// recycle returns a sent chunk to the free list and its bytes to the bound.
+func (b *Backend) recycle(c *chunk) {
+	size := int64(len(c.buf))
+	b.mu.Lock()
+	b.total -= size
+	if cap(c.buf) == b.batch && len(b.free) < maxFreeChunks {
+		c.buf, c.off = c.buf[:0:b.batch], 0
+		b.free = append(b.free, c)
+	}
+	b.mu.Unlock()
+	b.s.queueBytes.Sub(float64(size))
+}
+
+func (b *Backend) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops the backend: later Enqueue calls drop with reason shutdown,
+// the writer sends what is queued until ctx is done, what is left then is
+// counted as dropped (shutdown), the connection is closed and the writer
+// waited for. It is idempotent and safe to call concurrently.
+func (b *Backend) Close(ctx context.Context) { b.CloseReason(ctx, ReasonShutdown) }
+
+// CloseReason is Close with the drop reason to count the lines left unsent
+// and the lines enqueued after it, e.g. ReasonBackendGone for a backend that
+// left the ring. Only the first call's reason counts. Once it returns, the
+// backend's metric series are deleted (unless another live Backend for the
+// same pool and server shares them).
+func (b *Backend) CloseReason(ctx context.Context, reason string) {
+	b.closeOnce.Do(func() {
+		d := b.dropFor(reason)
+		b.mu.Lock()
+		b.closed = true
+		b.closeDrop = d
+		b.mu.Unlock()
+		b.signal()
+	})
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		b.abort()
+		<-b.done
+	}
+	b.freeOnce.Do(func() { b.m.release(b.s) })
+}
+
+func (b *Backend) dropFor(reason string) *dropCounter {
+	switch reason {
+	case ReasonQueueFull:
+		return b.drops[0]
+	case ReasonShutdown, "":
+		return b.drops[1]
+	case ReasonBackendGone:
+		return b.drops[2]
+	case ReasonWriteError:
+		return b.writeDrops
+	}
+	d := &dropCounter{reason: reason, c: b.m.droppedCounter(b.s, reason)}
+	b.extraDrop.Store(d)
+	return d
+}
+
+// abort makes the writer give up: dials, backoff and the write in flight
+// return at once.
+func (b *Backend) abort() {
+	b.cancel()
+	b.connMu.Lock()
+	if b.conn != nil {
+		_ = b.conn.SetWriteDeadline(time.Unix(1, 0))
+	}
+	b.connMu.Unlock()
+}
+
+// Stats is a backend's state for the /stats page.
+type Stats struct {
+	Pool            string            `json:"pool"`
+	Server          string            `json:"server"`
+	Up              bool              `json:"up"`
+	QueuedBytes     int64             `json:"queued_bytes"`
+	QueueLimitBytes int64             `json:"queue_limit_bytes"`
+	LinesSent       uint64            `json:"lines_sent"`
+	BytesSent       uint64            `json:"bytes_sent"`
+	Writes          uint64            `json:"writes"`
+	LinesDropped    map[string]uint64 `json:"lines_dropped"`
+	Reconnects      uint64            `json:"reconnects"`
+	WriteErrors     uint64            `json:"write_errors"`
+	DialErrors      uint64            `json:"dial_errors"`
+	LastError       string            `json:"last_error,omitempty"`
+	LastErrorAt     time.Time         `json:"last_error_at,omitzero"`
+	Closed          bool              `json:"closed,omitempty"`
+}
+
+// Stats returns a snapshot of the backend's counters and state.
+func (b *Backend) Stats() Stats {
+	b.mu.Lock()
+	queued, closed := b.total, b.closed
+	b.mu.Unlock()
+	st := Stats{
+		Pool:            b.pool,
+		Server:          b.server.String(),
+		Up:              b.up.Load(),
+		QueuedBytes:     queued,
+		QueueLimitBytes: b.limit,
+		LinesSent:       b.linesSent.Load(),
+		BytesSent:       b.bytesSent.Load(),
+		Writes:          b.writes.Load(),
+		LinesDropped:    map[string]uint64{},
+		Reconnects:      b.reconnects.Load(),
+		WriteErrors:     b.writeErrors.Load(),
+		DialErrors:      b.dialErrors.Load(),
+		Closed:          closed,
+	}
+	for _, d := range append(b.drops[:], b.writeDrops, b.extraDrop.Load()) {
+		if d != nil {
+			st.LinesDropped[d.reason] = d.n.Load()
+		}
+	}
+	if e := b.lastErr.Load(); e != nil {
+		st.LastError, st.LastErrorAt = e.msg, e.at
+	}
+	return st
+}

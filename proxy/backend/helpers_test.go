@@ -1,0 +1,214 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"ringrelay/discovery"
+)
+
+// sink is a loopback stream server that keeps everything it receives.
+type sink struct {
+	t       testing.TB
+	network string
+	addr    string
+	discard bool // count only
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]bool
+	data  bytes.Buffer
+	lines int
+	bytes int64
+	wg    sync.WaitGroup
+}
+
+// newSink listens on network ("tcp" or "unix") at addr ("127.0.0.1:0" or
+// a socket path) and returns once it accepts.
+func newSink(t testing.TB, network, addr string) *sink {
+	t.Helper()
+	s := &sink{t: t, network: network, conns: map[net.Conn]bool{}}
+	s.listen(addr)
+	t.Cleanup(s.kill)
+	return s
+}
+
+func (s *sink) listen(addr string) {
+	s.t.Helper()
+	ln, err := net.Listen(s.network, addr)
+	if err != nil {
+		s.t.Fatalf("failed to listen on %s %q: %v", s.network, addr, err)
+	}
+	s.mu.Lock()
+	s.ln, s.addr = ln, ln.Addr().String()
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns[c] = true
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go s.read(c)
+		}
+	}()
+}
+
+func (s *sink) read(c net.Conn) {
+	defer s.wg.Done()
+	buf := make([]byte, 256<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			s.mu.Lock()
+			if !s.discard {
+				s.data.Write(buf[:n])
+			}
+			s.lines += bytes.Count(buf[:n], []byte{'\n'})
+			s.bytes += int64(n)
+			s.mu.Unlock()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// kill closes the listener and every accepted connection, like a crashed
+// backend, and waits for the sink's goroutines.
+func (s *sink) kill() {
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+		s.ln = nil
+	}
+	for c := range s.conns {
+		c.Close()
+		delete(s.conns, c)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// restart listens again on the same address.
+func (s *sink) restart() { s.listen(s.addr) }
+
+func (s *sink) server() discovery.Server {
+	if s.network == "unix" {
+		return discovery.Server{Proto: "unix", Host: s.addr}
+	}
+	return serverFor(s.t, "tcp", s.addr)
+}
+
+func serverFor(t testing.TB, proto, addr string) discovery.Server {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("bad address %q: %v", addr, err)
+	}
+	p, _ := strconv.Atoi(port)
+	return discovery.Server{Proto: proto, Host: host, Port: p}
+}
+
+func (s *sink) snapshot() (string, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data.String(), s.lines
+}
+
+// waitLines polls (there is no event to wait on) until the sink has seen at
+// least n lines, failing after timeout.
+func (s *sink) waitLines(n int, timeout time.Duration) string {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		data, got := s.snapshot()
+		if got >= n {
+			return data
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("sink %s: got %d lines, want %d within %s", s.addr, got, n, timeout)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// testConfig is a small, fast configuration for tests.
+func testConfig() Config {
+	c := DefaultConfig()
+	c.BatchBytes = 4 << 10
+	c.QueueBytes = 1 << 20
+	c.ReconnectMin.Duration = 5 * time.Millisecond
+	c.ReconnectMax.Duration = 20 * time.Millisecond
+	c.DialTimeout.Duration = time.Second
+	c.WriteTimeout.Duration = 2 * time.Second
+	return c
+}
+
+func closeNow(t testing.TB, b *Backend) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b.Close(ctx)
+}
+
+// lineSet builds lines "<prefix>.<i> <i> 1700000000\n" for i in [from,to).
+func lineSet(prefix string, from, to int) []byte {
+	var b []byte
+	for i := from; i < to; i++ {
+		b = append(b, prefix...)
+		b = append(b, '.')
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, " 1700000000\n"...)
+	}
+	return b
+}
+
+// fakeConn is a net.Conn whose Write accepts up to budget bytes and then
+// fails: the seam to test torn writes, which loopback sockets cannot
+// produce on demand.
+type fakeConn struct {
+	net.Conn
+	budget int
+	got    []byte
+}
+
+var _ net.Conn = (*fakeConn)(nil)
+
+func (f *fakeConn) Write(p []byte) (int, error) {
+	n := min(len(p), f.budget)
+	f.got = append(f.got, p[:n]...)
+	f.budget -= n
+	if n < len(p) {
+		return n, errors.New("fake write failure")
+	}
+	return n, nil
+}
+
+func (f *fakeConn) SetWriteDeadline(time.Time) error { return nil }
+func (f *fakeConn) Close() error                     { return nil }
