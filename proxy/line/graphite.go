@@ -1,6 +1,9 @@
 package line
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // Graphite plaintext: `name value timestamp`.
 //
@@ -46,13 +49,18 @@ func splitGraphite(line []byte) (name, value, timestamp []byte, ctl bool, r Reas
 		return nil, nil, nil, false, Empty
 	}
 	s := i
-	for ; i < n; i++ {
-		if c := line[i]; c <= ' ' || c == 0x7f {
-			if c == ' ' || c == '\t' {
-				break
-			}
-			ctl = true
+	for {
+		for i+8 <= n && !hasCtlOrSpace(binary.LittleEndian.Uint64(line[i:])) {
+			i += 8
 		}
+		for i < n && line[i] > ' ' && line[i] != 0x7f {
+			i++
+		}
+		if i == n || isBlank(line[i]) {
+			break
+		}
+		ctl = true
+		i++
 	}
 	name = line[s:i]
 	for i < n && isBlank(line[i]) {

@@ -1,5 +1,7 @@
 package line
 
+import "encoding/binary"
+
 // Number grammar shared by the formats, checked byte by byte without
 // converting to string or float (so nothing escapes and nothing allocates):
 //
@@ -75,3 +77,40 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // isCtl reports whether c is an ASCII control character (NUL..US, DEL).
 func isCtl(c byte) bool { return c < 0x20 || c == 0x7f }
+
+// Word-at-a-time byte tests (SWAR): eight bytes per step instead of one.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// hasCtlOrSpace reports whether any byte of the 8-byte word x is < 0x21
+// (a control character or space) or 0x7f. x - n*lsb borrows into a byte's
+// high bit only from a byte below n, and &^x clears bytes >= 0x80, so the
+// test is exact; the XOR turns 0x7f bytes into zero bytes for the second term.
+func hasCtlOrSpace(x uint64) bool {
+	y := x ^ (0x7f * lsb)
+	return ((x-0x21*lsb)&^x|(y-lsb)&^y)&msb != 0
+}
+
+// hasCtl is hasCtlOrSpace without the space: any byte < 0x20 or 0x7f.
+func hasCtl(x uint64) bool {
+	y := x ^ (0x7f * lsb)
+	return ((x-0x20*lsb)&^x|(y-lsb)&^y)&msb != 0
+}
+
+// ctlFree reports whether b holds no ASCII control character.
+func ctlFree(b []byte) bool {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if hasCtl(binary.LittleEndian.Uint64(b[i:])) {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if isCtl(b[i]) {
+			return false
+		}
+	}
+	return true
+}

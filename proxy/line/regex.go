@@ -54,10 +54,8 @@ func (f *regexFormat) Key(_, line []byte) ([]byte, Reason) {
 	if len(key) == 0 {
 		return key, NoKey
 	}
-	for _, c := range key {
-		if isCtl(c) {
-			return key, BadChar
-		}
+	if !ctlFree(key) {
+		return key, BadChar
 	}
 	return key, OK
 }

@@ -47,10 +47,8 @@ func ParseStatsd(line []byte) (key []byte, r Reason) {
 	if len(key) == 0 {
 		return key, NoKey
 	}
-	for _, b := range key {
-		if isCtl(b) {
-			return key, BadChar
-		}
+	if !ctlFree(key) {
+		return key, BadChar
 	}
 	rest := stat[c+1:]
 	for {
