@@ -184,7 +184,9 @@ func (c PoolConfig) Select(pm ParsedMember) (Server, SkipReason) {
 		}
 		srv.Instance = v
 	}
-	if strings.ContainsAny(srv.Host, " \t\r\n,=/") {
+	// The relay shows and accepts servers as text (HTTP add/purge, /pools):
+	// a host that would not parse back is unusable.
+	if back, err := ParseServer(srv.String()); err != nil || back.ID() != srv.ID() {
 		return Server{}, SkipBadEndpoint
 	}
 	return srv, ""

@@ -100,6 +100,7 @@ type Membership struct {
 	emptySince time.Time
 	timer      *time.Timer // pending debounce/limbo/hold evaluation
 	timerAt    time.Time
+	timerGen   uint64 // identifies the pending timer's callback
 	stopped    bool
 	added      []Server
 	purged     map[string]bool // by Server.ID()
@@ -242,14 +243,14 @@ func (m *Membership) scheduleLocked(at time.Time) {
 		m.timer.Stop()
 	}
 	m.timerAt = at
-	var t *time.Timer
-	t = time.AfterFunc(time.Until(at), func() { m.fire(t) })
-	m.timer = t
+	m.timerGen++
+	gen := m.timerGen
+	m.timer = time.AfterFunc(time.Until(at), func() { m.fire(gen) })
 }
 
-func (m *Membership) fire(t *time.Timer) {
+func (m *Membership) fire(gen uint64) {
 	m.update(func() bool {
-		if m.timer != t || m.stopped {
+		if m.timerGen != gen || m.timer == nil || m.stopped {
 			return false // superseded or stopped
 		}
 		m.timer = nil
