@@ -66,15 +66,26 @@ func splitGraphite(line []byte) (name, value, timestamp []byte, ctl bool, r Reas
 	for i < n && isBlank(line[i]) {
 		i++
 	}
+	// Value and timestamp: read the number in place and only walk on to
+	// the end of the field when it is not one.
 	s = i
-	for i < n && !isBlank(line[i]) {
-		i++
+	m, _, _ := decimalPrefix(line[i:])
+	i += m
+	valueOK := m > 0 && (i == n || isBlank(line[i]))
+	if !valueOK {
+		for i < n && !isBlank(line[i]) {
+			i++
+		}
+		valueOK = isInf(line[s:i])
 	}
 	value = line[s:i]
 	for i < n && isBlank(line[i]) {
 		i++
 	}
 	s = i
+	m, _, _ = decimalPrefix(line[i:])
+	i += m
+	tsOK := m > 0 && (i == n || isBlank(line[i]))
 	for i < n && !isBlank(line[i]) {
 		i++
 	}
@@ -82,16 +93,15 @@ func splitGraphite(line []byte) (name, value, timestamp []byte, ctl bool, r Reas
 	for i < n && isBlank(line[i]) {
 		i++
 	}
-	if i != n || len(timestamp) == 0 {
-		return name, value, timestamp, ctl, BadFields
+	switch {
+	case i != n || len(timestamp) == 0:
+		r = BadFields
+	case !valueOK:
+		r = BadValue
+	case !tsOK:
+		r = BadTimestamp
 	}
-	if ok, _, _ := decimal(value); !ok && !isInf(value) {
-		return name, value, timestamp, ctl, BadValue
-	}
-	if ok, _, _ := decimal(timestamp); !ok {
-		return name, value, timestamp, ctl, BadTimestamp
-	}
-	return name, value, timestamp, ctl, OK
+	return name, value, timestamp, ctl, r
 }
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }

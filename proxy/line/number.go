@@ -16,6 +16,14 @@ import "encoding/binary"
 // with '-', and whether any mantissa digit is non-zero (so "-0.0e5" is
 // negative but zero).
 func decimal(b []byte) (ok, neg, nonzero bool) {
+	n, neg, nonzero := decimalPrefix(b)
+	return n > 0 && n == len(b), neg, nonzero
+}
+
+// decimalPrefix returns the length of the longest prefix of b that is a
+// decimal number (0: none), with decimal's neg and nonzero for it. An
+// exponent marker without digits is not part of the number ("1e" reads "1").
+func decimalPrefix(b []byte) (n int, neg, nonzero bool) {
 	i := 0
 	if i < len(b) && (b[i] == '+' || b[i] == '-') {
 		neg = b[i] == '-'
@@ -34,21 +42,21 @@ func decimal(b []byte) (ok, neg, nonzero bool) {
 		}
 	}
 	if digits == 0 {
-		return false, neg, false
+		return 0, neg, false
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
+		j := i + 1
+		if j < len(b) && (b[j] == '+' || b[j] == '-') {
+			j++
 		}
-		exp := i
-		for ; i < len(b) && isDigit(b[i]); i++ {
+		exp := j
+		for ; j < len(b) && isDigit(b[j]); j++ {
 		}
-		if i == exp {
-			return false, neg, nonzero
+		if j > exp {
+			i = j
 		}
 	}
-	return i == len(b), neg, nonzero
+	return i, neg, nonzero
 }
 
 // isInf reports whether b is an optionally signed "inf" or "infinity" in any

@@ -8,7 +8,7 @@ import (
 
 func TestDecimal(t *testing.T) {
 	for _, tc := range []struct {
-		in                string
+		in               string
 		ok, neg, nonzero bool
 	}{
 		{"0", true, false, false},
