@@ -85,6 +85,22 @@ func ccrInstance(inst string) string {
 	return strconv.FormatInt(int64(int32(v)), 10)
 }
 
+// appendCCRCarbonKey appends carbon-c-relay's carbon_ch ring key
+// "('HOST', 'INSTANCE'):r" or "('HOST', None):r" (no escaping: the C code
+// prints the strings as they are).
+func appendCCRCarbonKey(buf []byte, host, inst string, r int) []byte {
+	buf = append(buf, "('"...)
+	buf = append(buf, host...)
+	buf = append(buf, "', "...)
+	if inst == "" {
+		buf = append(buf, "None"...)
+	} else {
+		buf = append(append(append(buf, '\''), inst...), '\'')
+	}
+	buf = append(buf, "):"...)
+	return strconv.AppendInt(buf, int64(r), 10)
+}
+
 // ccrKeyMax is the ring key length carbon-c-relay keeps (snprintf into 256).
 const ccrKeyMax = 255
 
@@ -100,31 +116,10 @@ func newCCRRing(kind ccrKind, members []Member, repl int) *ccrRing {
 	buf := make([]byte, 0, 512)
 	for i, m := range members {
 		for r := 0; r < chReplicas; r++ {
-			buf = buf[:0]
-			switch kind {
-			case ccrCarbon:
-				buf = append(buf, "('"...)
-				buf = append(buf, m.Host...)
-				buf = append(buf, "', "...)
-				if inst[i] == "" {
-					buf = append(buf, "None"...)
-				} else {
-					buf = append(buf, '\'')
-					buf = append(buf, inst[i]...)
-					buf = append(buf, '\'')
-				}
-				buf = append(buf, "):"...)
-				buf = strconv.AppendInt(buf, int64(r), 10)
-			case ccrFNV1a:
-				buf = strconv.AppendInt(buf, int64(r), 10)
-				buf = append(buf, '-')
-				if inst[i] == "" {
-					buf = append(buf, m.Host...)
-					buf = append(buf, ':')
-					buf = strconv.AppendUint(buf, uint64(uint32(m.Port)), 10)
-				} else {
-					buf = append(buf, inst[i]...)
-				}
+			if kind == ccrFNV1a {
+				buf = appendCCRFNV1aKey(buf[:0], m.Host, m.Port, inst[i], r)
+			} else {
+				buf = appendCCRCarbonKey(buf[:0], m.Host, inst[i], r)
 			}
 			if len(buf) > ccrKeyMax {
 				buf = buf[:ccrKeyMax]
@@ -268,19 +263,10 @@ func newPyRing(kind pyKind, members []Member, repl int, diverse bool) *pyRing {
 			node = pyTupleRepr(nil, m.Host, m.Instance)
 		}
 		for r := 0; r < chReplicas; r++ {
-			buf = buf[:0]
 			if kind == pyFNV1a {
-				buf = strconv.AppendInt(buf, int64(r), 10)
-				buf = append(buf, '-')
-				if m.Instance == "" {
-					buf = append(buf, "None"...)
-				} else {
-					buf = append(buf, m.Instance...)
-				}
+				buf = appendPyFNV1aKey(buf[:0], m.Instance, r)
 			} else {
-				buf = append(buf, node...)
-				buf = append(buf, ':')
-				buf = strconv.AppendInt(buf, int64(r), 10)
+				buf = append(append(append(buf[:0], node...), ':'), strconv.Itoa(r)...)
 			}
 			p := pyPos(kind, buf)
 			for {
@@ -325,7 +311,7 @@ func pyPos(kind pyKind, key []byte) int64 {
 	case pyFNV1a:
 		return int64(fold16(fnv1a32(key)))
 	case pyMMH3:
-		return int64(int32(murmur3x86_32(key, 0)))
+		return mmh3Pos(key)
 	}
 	return int64(md5Pos16(key))
 }

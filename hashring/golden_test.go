@@ -157,4 +157,3 @@ func TestGolden(t *testing.T) {
 		}
 	})
 }
-
