@@ -5,6 +5,11 @@ import (
 	"encoding/binary"
 )
 
+// ParseGraphite splits a graphite plaintext line (without its '\n') into its
+// three fields and validates them. The returned slices are views into line:
+// the caller owns them for as long as it owns line. name is set whenever the
+// line has a first field, also when r != OK, so it can be logged.
+//
 // Graphite plaintext: `name value timestamp`.
 //
 // Field splitting follows carbon (Python), whose receiver does
@@ -18,17 +23,13 @@ import (
 // forwards any line with a space in it unvalidated; we are stricter because a
 // line a go-carbon backend rejects aborts the rest of the batch it came in.
 //
-// The value must be a finite decimal number (see decimal) or ±inf/infinity in
-// any case: carbon's float() and go-carbon's ParseFloat both take those.
+// The value must be a finite decimal number, [+-]?(d+[.d*]|.d+)([eE][+-]?d+)?
+// (no hex, no '_', no blanks), or ±inf/infinity in any letter case: carbon's
+// float() and go-carbon's ParseFloat both read all of those alike.
 // NaN is BadValue: carbon silently drops NaN points and go-carbon rejects
 // them. The timestamp must be a finite decimal number, integer or not,
 // including -1 ("now" for carbon): both carbon and go-carbon parse it as a
 // float. nan/inf timestamps are BadTimestamp (carbon's int() fails on them).
-
-// ParseGraphite splits a graphite plaintext line (without its '\n') into its
-// three fields and validates them. The returned slices are views into line:
-// the caller owns them for as long as it owns line. name is set whenever the
-// line has a first field, also when r != OK, so it can be logged.
 func ParseGraphite(line []byte) (name, value, timestamp []byte, r Reason) {
 	name, value, timestamp, ctl, r := splitGraphite(line)
 	if r == OK && ctl {
@@ -119,7 +120,8 @@ var (
 
 func (g *graphite) Name() string { return "graphite" }
 
-// Key returns the name field as a view into line. With carbon-c-relay names,
+// Key returns the name field as a view into line, tags (";k=v") included,
+// as carbon-relay and carbon-relay-ng hash it. With carbon-c-relay names,
 // the key is the rewritten name up to its first ';' (tags are not hashed,
 // as in the daemon), built in dst; a name that rewrites to nothing, or one
 // that is only tags, is NoKey.

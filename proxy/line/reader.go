@@ -88,8 +88,9 @@ func NewReader(r io.Reader, cfg ReaderConfig) *Reader {
 	return &Reader{rd: r, buf: make([]byte, cfg.BufSize), maxLine: cfg.MaxLine}
 }
 
-// Reset makes the Reader read from r as if new, keeping its buffer; the
-// Overlong count restarts at zero.
+// Reset makes the Reader read from rd as if new, keeping its buffer; the
+// Overlong count restarts at zero. Reset(nil) drops the reference to the
+// old stream before the Reader goes back into a pool.
 func (r *Reader) Reset(rd io.Reader) {
 	*r = Reader{rd: rd, buf: r.buf, maxLine: r.maxLine}
 }

@@ -19,8 +19,11 @@ const (
 	BadRate                    // statsd sample rate is not '@' and a positive number
 	NoMatch                    // regex format: the regex does not match, or its Key group is unset
 	BadChar                    // the key contains a control character (0x00-0x1f, 0x7f)
-	numReasons
 )
+
+// NumReasons is one more than the largest Reason: the length of an array
+// indexed by Reason, e.g. per-reason counters bound at construction.
+const NumReasons = int(BadChar) + 1
 
 // String returns the snake_case name used as the Prometheus "reason" label,
 // e.g. "bad_value". Unknown values give "unknown".
@@ -55,8 +58,8 @@ func (r Reason) String() string {
 // Reasons returns every Reason except OK, in numeric order: the label values
 // to pre-create counters for. The slice is new on each call; the caller owns it.
 func Reasons() []Reason {
-	rs := make([]Reason, 0, numReasons-1)
-	for r := OK + 1; r < numReasons; r++ {
+	rs := make([]Reason, 0, NumReasons-1)
+	for r := OK + 1; int(r) < NumReasons; r++ {
 		rs = append(rs, r)
 	}
 	return rs

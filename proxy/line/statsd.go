@@ -2,6 +2,10 @@ package line
 
 import "bytes"
 
+// ParseStatsd validates a statsd line (without its '\n') and returns its key,
+// a view into line that the caller owns for as long as it owns line. key is
+// set whenever the line has a ':' before any "|#", also when r != OK.
+//
 // Statsd lines follow Etsy statsd (stats.js handlePacket, lib/helpers.js
 // is_valid_packet):
 //
@@ -21,16 +25,13 @@ import "bytes"
 //   - an optional third field must be '@' and a decimal number > 0. Etsy also
 //     accepts "@0" (the counter becomes Infinity); we refuse it (BadRate).
 //   - fields after the rate are ignored, as Etsy does.
-// "Decimal number" is the grammar of decimal (number.go). Etsy's Number()
+//
+// "Decimal number" is [+-]?(d+[.d*]|.d+)([eE][+-]?d+)?. Etsy's Number()
 // also takes hex ("0x10"), blank padding and "Infinity"; we refuse those
-// (BadValue) since no other statsd implementation reads them the same way.
+// (BadValue): other statsd servers and Go's ParseFloat do not read them alike.
 // A line is forwarded only if every sample is good (Etsy would drop just the
 // bad samples and count each one in bad_lines_seen). An empty line is Empty;
 // a line without ':' is BadFields (Etsy reads it as a sample without a type).
-
-// ParseStatsd validates a statsd line (without its '\n') and returns its key,
-// a view into line that the caller owns for as long as it owns line. key is
-// set whenever the line has a ':' before any "|#", also when r != OK.
 func ParseStatsd(line []byte) (key []byte, r Reason) {
 	if len(line) == 0 {
 		return nil, Empty
