@@ -10,7 +10,7 @@ type Reason uint8
 const (
 	OK           Reason = iota // the line is good
 	Empty                      // blank line (nothing, or only spaces/tabs for graphite)
-	TooLong                    // longer than the configured maximum line length
+	TooLong                    // longer than the maximum line length (set by callers, e.g. for datagram lines; Reader counts stream lines itself)
 	NoKey                      // the key is empty
 	BadFields                  // wrong shape: graphite not exactly 3 fields, statsd no ':value|type'
 	BadValue                   // value is not a number the format accepts

@@ -1,6 +1,7 @@
 package line
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -130,5 +131,41 @@ func TestReasons(t *testing.T) {
 	}
 	if OK.String() != "ok" || Reason(200).String() != "unknown" {
 		t.Errorf("OK.String() = %q, Reason(200).String() = %q; want ok, unknown", OK.String(), Reason(200).String())
+	}
+}
+
+// TestFormatsConcurrent: formats are shared by all connections of a
+// listener; run with -race.
+func TestFormatsConcurrent(t *testing.T) {
+	cfgs := []FormatConfig{DefaultFormatConfig(), {Format: FormatStatsd}, {Format: FormatRegex, Regex: testRegex}}
+	lines := [][]byte{[]byte("a.b.c 1 1732236000"), []byte("a.b:1|c"), []byte("  x\t1 2")}
+	for _, cfg := range cfgs {
+		f, err := NewFormat(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([]Reason, len(lines))
+		for i, l := range lines {
+			_, want[i] = f.Key(nil, l)
+		}
+		done := make(chan error, 4)
+		for range 4 {
+			go func() {
+				dst := make([]byte, 0, 64)
+				for n := range 500 {
+					l := lines[n%len(lines)]
+					if _, r := f.Key(dst, l); r != want[n%len(lines)] {
+						done <- fmt.Errorf("%s Key(%q) = %v concurrently; want %v", f.Name(), l, r, want[n%len(lines)])
+						return
+					}
+				}
+				done <- nil
+			}()
+		}
+		for range 4 {
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}
 	}
 }
