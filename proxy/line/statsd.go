@@ -1,6 +1,9 @@
 package line
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // ParseStatsd validates a statsd line (without its '\n') and returns its key,
 // a view into line that the caller owns for as long as it owns line. key is
@@ -36,35 +39,54 @@ func ParseStatsd(line []byte) (key []byte, r Reason) {
 	if len(line) == 0 {
 		return nil, Empty
 	}
-	stat := line
-	if i := indexTags(line); i >= 0 {
-		stat = line[:i]
-	}
-	c := bytes.IndexByte(stat, ':')
+	// The key ends at the first ':' unless "|#" comes first: then the
+	// statsd part of the line (before the tags) has no ':' at all.
+	c := bytes.IndexByte(line, ':')
 	if c < 0 {
 		return nil, BadFields
 	}
-	key = stat[:c]
+	key = line[:c]
+	ctl, pipe := scanKey(key)
+	if pipe && indexTags(key) >= 0 {
+		return nil, BadFields
+	}
 	if len(key) == 0 {
 		return key, NoKey
 	}
-	if !ctlFree(key) {
+	if ctl {
 		return key, BadChar
 	}
-	rest := stat[c+1:]
+	rest := line[c+1:]
+	if t := indexTags(rest); t >= 0 {
+		rest = rest[:t]
+	}
 	for {
-		sample := rest
-		more := false
-		if j := bytes.IndexByte(rest, ':'); j >= 0 {
-			sample, rest, more = rest[:j], rest[j+1:], true
-		}
-		if r := checkSample(sample); r != OK {
+		j := indexShort(rest, ':')
+		if r := checkSample(rest[:j]); r != OK {
 			return key, r
 		}
-		if !more {
+		if j == len(rest) {
 			return key, OK
 		}
+		rest = rest[j+1:]
 	}
+}
+
+// scanKey reports whether key holds a control character and whether it
+// holds a '|', eight bytes at a time.
+func scanKey(key []byte) (ctl, pipe bool) {
+	i := 0
+	for ; i+8 <= len(key); i += 8 {
+		x := binary.LittleEndian.Uint64(key[i:])
+		if y := x ^ ('|' * lsb); hasCtl(x) || (y-lsb)&^y&msb != 0 {
+			break
+		}
+	}
+	for ; i < len(key); i++ {
+		ctl = ctl || isCtl(key[i])
+		pipe = pipe || key[i] == '|'
+	}
+	return ctl, pipe
 }
 
 // indexTags returns the index of the first "|#" in b, or -1.
@@ -81,19 +103,29 @@ func indexTags(b []byte) int {
 	}
 }
 
+// indexShort returns the index of the first c in b, or len(b). A plain loop:
+// statsd samples are a few bytes, too short for IndexByte to pay off.
+func indexShort(b []byte, c byte) int {
+	i := 0
+	for i < len(b) && b[i] != c {
+		i++
+	}
+	return i
+}
+
 // checkSample validates one `value|type[|@rate][|...]` sample.
 func checkSample(s []byte) Reason {
-	p := bytes.IndexByte(s, '|')
-	if p < 0 {
+	p := indexShort(s, '|')
+	if p == len(s) {
 		return BadType
 	}
 	value, rest := s[:p], s[p+1:]
-	typ, rate, hasRate := rest, []byte(nil), false
-	if p := bytes.IndexByte(rest, '|'); p >= 0 {
-		typ, rate, hasRate = rest[:p], rest[p+1:], true
-		if p := bytes.IndexByte(rate, '|'); p >= 0 {
-			rate = rate[:p]
-		}
+	p = indexShort(rest, '|')
+	typ, hasRate := rest[:p], p < len(rest)
+	var rate []byte
+	if hasRate {
+		rate = rest[p+1:]
+		rate = rate[:indexShort(rate, '|')]
 	}
 	typ = trimBlanks(typ)
 	var valueOK bool
