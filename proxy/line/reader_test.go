@@ -230,3 +230,37 @@ func TestCut(t *testing.T) {
 		}
 	}
 }
+
+// dataErrReader returns all its data and err from the same Read.
+type dataErrReader struct {
+	data []byte
+	err  error
+}
+
+func (d *dataErrReader) Read(p []byte) (int, error) {
+	n := copy(p, d.data)
+	d.data = d.data[n:]
+	if len(d.data) == 0 {
+		return n, d.err
+	}
+	return n, nil
+}
+
+func TestReaderDataWithError(t *testing.T) {
+	boom := errors.New("connection reset")
+	for _, tc := range []struct {
+		in   string
+		err  error
+		want string
+	}{
+		{"a\nb\npart", boom, "[a b]"},
+		{"a\nb\nlast", io.EOF, "[a b last]"},
+		{"a\nb\n", boom, "[a b]"},
+	} {
+		r := NewReader(&dataErrReader{data: []byte(tc.in), err: tc.err}, ReaderConfig{})
+		got, _, err := readAll(r)
+		if !errors.Is(err, tc.err) || fmt.Sprint(got) != tc.want {
+			t.Errorf("lines of %q then %v = %q, %v; want %s, %v", tc.in, tc.err, got, err, tc.want, tc.err)
+		}
+	}
+}
