@@ -1,6 +1,7 @@
 package hashring
 
 import (
+	"cmp"
 	"crypto/md5"
 	"slices"
 	"strconv"
@@ -129,35 +130,19 @@ func newCCRRing(kind ccrKind, members []Member, repl int) *ccrRing {
 			own[e] = int32(i)
 		}
 	}
-	cmp := func(a, b int) int {
-		if pos[a] != pos[b] {
-			return int(pos[a]) - int(pos[b])
-		}
-		ma, mb := &members[own[a]], &members[own[b]]
-		if d := strings.Compare(ma.Host, mb.Host); d != 0 {
-			return d
-		}
-		if kind == ccrFNV1a {
-			return ma.Port - mb.Port
-		}
-		ia, ib := inst[own[a]], inst[own[b]]
-		switch {
-		case ia == "" && ib == "":
-			return 0
-		case ia == "":
-			return 1
-		case ib == "":
-			return -1
-		}
-		return strings.Compare(ia, ib)
+	// carbon-c-relay qsorts the entries by (position, host, instance or
+	// port); glibc's qsort is a stable merge sort here, so equal entries keep
+	// build order. The same order, faster: rank the members by (host,
+	// instance/port) once, then sort packed (position, rank, entry) keys.
+	rank := ccrMemberRanks(kind, members, inst)
+	keys := make([]uint64, cnt)
+	for e := range keys {
+		keys[e] = uint64(pos[e])<<48 | uint64(rank[own[e]])<<27 | uint64(e)
 	}
-	perm := make([]int, cnt)
-	for i := range perm {
-		perm[i] = i
-	}
-	glibcMsort(perm, make([]int, cnt), cmp)
+	slices.Sort(keys)
 	ring := &ccrRing{kind: kind, pos: make([]uint16, cnt), owner: make([]int32, cnt), n: n}
-	for i, e := range perm {
+	for i, k := range keys {
+		e := k & (1<<27 - 1)
 		ring.pos[i] = pos[e]
 		ring.owner[i] = own[e]
 	}
@@ -169,6 +154,46 @@ func newCCRRing(kind ccrKind, members []Member, repl int) *ccrRing {
 	}
 	ring.repl = min(repl, distinctOwners(ring.owner, n))
 	return ring
+}
+
+// ccrMemberRanks ranks members by carbon-c-relay's tie-break after the
+// position: host (strcmp), then for carbon_ch the instance (strcmp, no
+// instance after any instance), for fnv1a_ch the port. Members that compare
+// equal share a rank.
+func ccrMemberRanks(kind ccrKind, members []Member, inst []string) []int32 {
+	cmp := func(a, b int) int {
+		ma, mb := &members[a], &members[b]
+		if d := strings.Compare(ma.Host, mb.Host); d != 0 {
+			return d
+		}
+		if kind == ccrFNV1a {
+			return ma.Port - mb.Port
+		}
+		ia, ib := inst[a], inst[b]
+		switch {
+		case ia == "" && ib == "":
+			return 0
+		case ia == "":
+			return 1
+		case ib == "":
+			return -1
+		}
+		return strings.Compare(ia, ib)
+	}
+	perm := make([]int, len(members))
+	for i := range perm {
+		perm[i] = i
+	}
+	slices.SortFunc(perm, cmp)
+	rank := make([]int32, len(members))
+	for i, m := range perm {
+		if i > 0 && cmp(perm[i-1], m) == 0 {
+			rank[m] = rank[perm[i-1]]
+		} else {
+			rank[m] = int32(i)
+		}
+	}
+	return rank
 }
 
 // distinctOwners counts the members that own at least one entry.
@@ -255,7 +280,7 @@ func newPyRing(kind pyKind, members []Member, repl int, diverse bool) *pyRing {
 		owner int32
 	}
 	entries := make([]entry, 0, cnt)
-	taken := make(map[int64]struct{}, cnt)
+	free := newFreePositions(kind, cnt)
 	buf := make([]byte, 0, 256)
 	for i, m := range members {
 		var node []byte
@@ -268,26 +293,11 @@ func newPyRing(kind pyKind, members []Member, repl int, diverse bool) *pyRing {
 			} else {
 				buf = append(append(append(buf[:0], node...), ':'), strconv.Itoa(r)...)
 			}
-			p := pyPos(kind, buf)
-			for {
-				if _, ok := taken[p]; !ok {
-					break
-				}
-				p++
-			}
-			taken[p] = struct{}{}
-			entries = append(entries, entry{p, int32(i)})
+			entries = append(entries, entry{free.take(pyPos(kind, buf)), int32(i)})
 		}
 	}
-	slices.SortStableFunc(entries, func(a, b entry) int {
-		switch {
-		case a.pos < b.pos:
-			return -1
-		case a.pos > b.pos:
-			return 1
-		}
-		return 0
-	})
+	// Positions are distinct after the bumps.
+	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.pos, b.pos) })
 	ring := &pyRing{kind: kind, pos: make([]int64, cnt), owner: make([]int32, cnt), host: make([]int32, n), n: n, repl: repl, diverse: diverse}
 	for i, e := range entries {
 		ring.pos[i] = e.pos
@@ -303,6 +313,61 @@ func newPyRing(kind pyKind, members []Member, repl int, diverse bool) *pyRing {
 		ring.host[i] = id
 	}
 	return ring
+}
+
+// freePositions hands out ring positions the way carbon's add_node does:
+// the first free position >= the one asked for (+1 until free), in
+// near-constant time: each taken position links towards the next candidate,
+// with path compression (a 1,000-member ring has 100,000 points in a
+// 65,536-position space, so the +1 chains get long). 16-bit hashes use a
+// dense table (positions stay below 65536 + points), mmh3's 32-bit ones a
+// map.
+type freePositions struct {
+	dense  []int64 // dense[p] = 0: free; else next candidate + 1
+	sparse map[int64]int64
+}
+
+func newFreePositions(kind pyKind, points int) *freePositions {
+	if kind == pyMMH3 {
+		return &freePositions{sparse: make(map[int64]int64, points)}
+	}
+	return &freePositions{dense: make([]int64, 1<<16+points+1)}
+}
+
+func (f *freePositions) link(p int64) (int64, bool) {
+	if f.dense != nil {
+		v := f.dense[p]
+		return v - 1, v != 0
+	}
+	v, ok := f.sparse[p]
+	return v, ok
+}
+
+func (f *freePositions) set(p, next int64) {
+	if f.dense != nil {
+		f.dense[p] = next + 1
+	} else {
+		f.sparse[p] = next
+	}
+}
+
+func (f *freePositions) take(p int64) int64 {
+	q := p
+	for {
+		nx, ok := f.link(q)
+		if !ok {
+			break
+		}
+		q = nx
+	}
+	// q is free; everything on the path now continues after q.
+	for p != q {
+		nx, _ := f.link(p)
+		f.set(p, q+1)
+		p = nx
+	}
+	f.set(q, q+1)
+	return q
 }
 
 // pyPos is carbon.hashing.carbonHash(key, hash_type).

@@ -59,10 +59,10 @@ func newStatsdRing(members []Member) *statsdRing {
 	pts := make([]point, 0, n*l)
 	buf := make([]byte, 0, 64)
 	for i, m := range members {
+		buf = append(append(buf[:0], statsdID(m)...), '-')
+		idLen := len(buf)
 		for v := 0; v < l; v++ {
-			buf = append(buf[:0], statsdID(m)...)
-			buf = append(buf, '-')
-			buf = strconv.AppendInt(buf, int64(v), 10)
+			buf = strconv.AppendInt(buf[:idLen], int64(v), 10)
 			d := md5.Sum(buf)
 			pts = append(pts, point{binary.LittleEndian.Uint32(d[:4]), int32(i)})
 		}

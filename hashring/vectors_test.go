@@ -1,6 +1,7 @@
 package hashring
 
 import (
+	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -348,6 +349,36 @@ func TestVectorsStatsd(t *testing.T) {
 	for key, host := range map[string]string{"foo": "10.0.0.6", "foo.bar": "10.0.0.5", "gorets": "10.0.0.4", "glork": "10.0.0.5"} {
 		if got := seven[r7.Lookup([]byte(key), nil)[0]].Host; got != host {
 			t.Errorf("7 nodes: Lookup(%q) = %s, want %s", key, got, host)
+		}
+	}
+}
+
+// proxy.js decodes packets as UTF-8, so invalid bytes reach md5 as U+FFFD.
+// Hash values printed by npm hashring 3.2.0 (node 20) for
+// ring.hashValue(Buffer.from(HEX, 'hex').toString().split(':')[0]) on the
+// exampleProxyConfig ring, and the node ring.get returned.
+func TestStatsdInvalidUTF8(t *testing.T) {
+	members := hostsMembers("127.0.0.1:8127", "127.0.0.1:8129", "127.0.0.1:8131")
+	r := mustNew(t, Config{Hasher: Statsd}, members)
+	for _, tt := range []struct {
+		hex  string
+		hash uint64
+		port int
+	}{
+		{"61e28262", 17130751, 8129},
+		{"ff", 1083209115, 8127},
+		{"eda080", 3995056446, 8129},
+		{"f09f94", 1083209115, 8127},
+		{"c0af", 1716192030, 8127},
+		{"612e62ff3a31", 3973123197, 8129},
+		{"e282", 1083209115, 8127},
+	} {
+		key, _ := hex.DecodeString(tt.hex)
+		if got := r.Hash(key); got != tt.hash {
+			t.Errorf("Hash(%x) = %d, want %d", key, got, tt.hash)
+		}
+		if got := members[r.Lookup(key, nil)[0]].Port; got != tt.port {
+			t.Errorf("Lookup(%x) = :%d, want :%d", key, got, tt.port)
 		}
 	}
 }
