@@ -296,7 +296,7 @@ func (m Member) String() string {
 	return s
 }
 
-// appendUnique appends m to dst unless dst holds it already.
+// containsInt reports whether dst holds m.
 func containsInt(dst []int, m int) bool {
 	for _, d := range dst {
 		if d == m {
