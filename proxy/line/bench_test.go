@@ -58,6 +58,12 @@ func BenchmarkGraphiteKey(b *testing.B) {
 	benchKey(b, f, benchLines(1024))
 }
 
+// BenchmarkGraphiteKeyCCR: the key rewritten by CCRName into dst.
+func BenchmarkGraphiteKeyCCR(b *testing.B) {
+	f, _ := NewFormat(FormatConfig{Format: FormatGraphite, CCRNames: true})
+	benchKey(b, f, benchLines(1024))
+}
+
 func BenchmarkStatsdKey(b *testing.B) {
 	f, _ := NewFormat(FormatConfig{Format: FormatStatsd})
 	benchKey(b, f, benchStatsd(1024))
@@ -75,6 +81,22 @@ func BenchmarkRegexKey(b *testing.B) {
 // form, which Rewrite returns without copying.
 func BenchmarkGraphiteRewrite(b *testing.B) {
 	f, _ := NewFormat(DefaultFormatConfig())
+	rw := f.(Rewriter)
+	lines := benchLines(1024)
+	b.SetBytes(int64(len(lines[0])))
+	b.ReportAllocs()
+	dst := make([]byte, 0, 256)
+	cpu := cpuNanos()
+	for i := 0; b.Loop(); i++ {
+		dst = rw.Rewrite(dst, lines[i&(1024-1)])
+	}
+	reportCPU(b, cpu, b.N)
+}
+
+// BenchmarkGraphiteRewriteCCR: with carbon-c-relay names every line is
+// rebuilt in dst.
+func BenchmarkGraphiteRewriteCCR(b *testing.B) {
+	f, _ := NewFormat(FormatConfig{Format: FormatGraphite, CCRNames: true})
 	rw := f.(Rewriter)
 	lines := benchLines(1024)
 	b.SetBytes(int64(len(lines[0])))

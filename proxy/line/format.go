@@ -8,10 +8,7 @@
 // into it; nothing on the graphite, statsd or Reader paths allocates per line.
 package line
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Format validates one line and finds its routing key.
 //
@@ -34,8 +31,9 @@ type Format interface {
 // the line read (graphite: whitespace normalised, and names rewritten the
 // way carbon-c-relay does when enabled). Call Rewrite only for a line Key
 // accepted; it returns either line itself (nothing to change: no copy) or
-// the new line built in dst[:0]. Use a different dst from the one given to
-// Key if the key must stay valid.
+// the new line built in dst[:0], never longer than line, so scratch space
+// of the maximum line length never grows. Use a different dst from the one
+// given to Key if the key must stay valid.
 type Rewriter interface {
 	Rewrite(dst, line []byte) []byte
 }
@@ -55,15 +53,11 @@ type FormatConfig struct {
 	// Regex is the Go regular expression of the regex format; its named
 	// group (?P<Key>...) is the key. Only for format = "regex".
 	Regex string `toml:"regex"`
-	// CCRNames rewrites graphite names as carbon-c-relay's daemon does
-	// before hashing and forwarding them (allowed characters, '_' for the
-	// rest, ".." collapsed, tags after ';' kept but not hashed). Only for
-	// format = "graphite".
+	// CCRNames rewrites graphite names with CCRName, as carbon-c-relay's
+	// daemon does before hashing and forwarding them (allowed characters,
+	// '_' for the rest, ".." collapsed, tags after ';' kept but not
+	// hashed). Only for format = "graphite".
 	CCRNames bool `toml:"ccr_names"`
-	// CCRName is the name rewriter used when CCRNames is set:
-	// it appends the rewritten name to dst and returns it. Not read from
-	// TOML; the relay sets it when it builds the config.
-	CCRName func(dst, name []byte) []byte `toml:"-"`
 }
 
 // DefaultFormatConfig returns the default: graphite plaintext, names as sent.
@@ -91,10 +85,7 @@ func NewFormat(cfg FormatConfig) (Format, error) {
 	case FormatGraphite:
 		g := &graphite{}
 		if cfg.CCRNames {
-			if cfg.CCRName == nil {
-				return nil, errors.New("failed to build format \"graphite\": ccr_names is set but no name rewriter was given (FormatConfig.CCRName)")
-			}
-			g.ccr = cfg.CCRName
+			g.ccr = CCRName
 		}
 		return g, nil
 	case FormatStatsd:

@@ -107,6 +107,54 @@ var (
 	refInf    = regexp.MustCompile(`^(?i)[+-]?inf(inity)?$`)
 )
 
+// FuzzGraphiteCCR: with carbon-c-relay names, a line is accepted exactly
+// when the plain format accepts it (control bytes aside, which CCRName
+// rewrites) and its CCRName-rewritten name has something before ';'; the
+// forwarded line is the rewritten name and the same value and timestamp,
+// never longer than the input, and the key is its prefix.
+func FuzzGraphiteCCR(f *testing.F) {
+	for _, tc := range graphiteCases {
+		f.Add([]byte(tc.in))
+	}
+	f.Add([]byte("..a..b;t=x..y 1 2"))
+	f.Add([]byte(";t=1 1 2"))
+	ccr, err := NewFormat(FormatConfig{Format: FormatGraphite, CCRNames: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	rw := ccr.(Rewriter)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if bytes.IndexByte(in, '\n') >= 0 {
+			return // lines never hold a newline
+		}
+		name, value, ts, r := ParseGraphite(in)
+		key, kr := ccr.Key(make([]byte, 0, 16), in)
+		if r == BadChar {
+			r = OK
+		}
+		if r == OK {
+			full := CCRName(nil, name)
+			want, _, _ := bytes.Cut(full, []byte(";"))
+			if len(want) == 0 {
+				r = NoKey
+			}
+			if kr == OK && !bytes.Equal(key, want) {
+				t.Fatalf("ccr Key(%q) = %q; want CCRName's %q up to ';'", in, key, full)
+			}
+			if r == OK {
+				out := rw.Rewrite(nil, in)
+				exp := string(full) + " " + string(value) + " " + string(ts)
+				if string(out) != exp || len(out) > len(in) {
+					t.Fatalf("ccr Rewrite(%q) = %q; want %q, no longer than the input", in, out, exp)
+				}
+			}
+		}
+		if kr != r {
+			t.Fatalf("ccr Key(%q) = %q, %v; want %v", in, key, kr, r)
+		}
+	})
+}
+
 // errorsIsRange: ParseFloat reports out-of-range (e.g. "1e999") with
 // ErrRange and ±Inf; such numbers are syntactically fine.
 func errorsIsRange(err error) bool {

@@ -109,7 +109,9 @@ func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 
 // graphite is the graphite Format. It is immutable and safe for concurrent use.
 type graphite struct {
-	// ccr, when set, rewrites names the way carbon-c-relay's daemon does.
+	// ccr, when set, rewrites names the way carbon-c-relay's daemon does
+	// (CCRName; tests may put another rewriter here). It must append at
+	// most len(name) bytes.
 	ccr func(dst, name []byte) []byte
 }
 

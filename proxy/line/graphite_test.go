@@ -130,24 +130,13 @@ func TestGraphiteRewrite(t *testing.T) {
 	}
 }
 
-// testCCR stands in for carbon-c-relay's name rewriting in tests of the
-// wiring: it upper-cases letters and replaces control bytes by '_', so a
-// test can see that the rewritten name is hashed and forwarded.
-func testCCR(dst, name []byte) []byte {
-	for _, c := range name {
-		switch {
-		case 'a' <= c && c <= 'z':
-			c -= 'a' - 'A'
-		case isCtl(c):
-			c = '_'
-		}
-		dst = append(dst, c)
-	}
-	return dst
-}
-
-func TestGraphiteCCRWiring(t *testing.T) {
-	f, err := NewFormat(FormatConfig{Format: FormatGraphite, CCRNames: true, CCRName: testCCR})
+// TestGraphiteCCR: with ccr_names the key is CCRName's rewrite of the name
+// up to ';' and the forwarded line carries the whole rewritten name. The
+// expectations are what carbon-c-relay 3.7.3's daemon did with these names
+// (testdata/graphite_ccr_lines.tsv has the daemon's own output), except
+// where it forwards a line whose hashed name is empty: we refuse those.
+func TestGraphiteCCR(t *testing.T) {
+	f, err := NewFormat(FormatConfig{Format: FormatGraphite, CCRNames: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,11 +146,15 @@ func TestGraphiteCCRWiring(t *testing.T) {
 		r       Reason
 		fwd     string
 	}{
-		{"a.b 1 2", "A.B", OK, "A.B 1 2"},
-		{"a.b;env=x 1 2", "A.B", OK, "A.B;ENV=X 1 2"},
-		{"  a.b\t1   2", "A.B", OK, "A.B 1 2"},
-		{"ctl\x01 1 2", "CTL_", OK, "CTL_ 1 2"},
-		{";only=tags 1 2", "", NoKey, ""},
+		{"a.b 1 2", "a.b", OK, "a.b 1 2"},
+		{"a..b;env=x..y 1 2", "a.b", OK, "a.b;env=x.y 1 2"},
+		{"  a/b\t1   2", "a_b", OK, "a_b 1 2"},
+		{"..lead.and.trail. 1 2", "lead.and.trail", OK, "lead.and.trail 1 2"},
+		{"ctl\x01 1 2", "ctl_", OK, "ctl_ 1 2"},
+		{"x.\xc3\xa9 1 2", "x.__", OK, "x.__ 1 2"},
+		{";only=tags 1 2", "", NoKey, ""}, // the daemon forwards it, hashing ""
+		{"a; 1 2", "", NoKey, ""},         // the daemon drops it
+		{".. 1 2", "", NoKey, ""},         // the daemon drops it
 		{"a.b 1", "", BadFields, ""},
 		{"a.b x 2", "", BadValue, ""},
 	} {

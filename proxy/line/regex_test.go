@@ -69,7 +69,6 @@ func TestNewFormatErrors(t *testing.T) {
 		{FormatConfig{Format: FormatRegex, Regex: `^(?P<key>\S+) `}, []string{"no (?P<Key>...) group"}},
 		{FormatConfig{Format: FormatGraphite, Regex: `(?P<Key>.*)`}, []string{"regex is only used with format"}},
 		{FormatConfig{Format: FormatStatsd, CCRNames: true}, []string{"ccr_names is only used with format"}},
-		{FormatConfig{Format: FormatGraphite, CCRNames: true}, []string{"no name rewriter"}},
 	} {
 		_, err := NewFormat(tc.cfg)
 		if err == nil {
@@ -92,7 +91,7 @@ func TestNewFormatNames(t *testing.T) {
 		DefaultFormatConfig(),
 		{Format: FormatStatsd},
 		{Format: FormatRegex, Regex: testRegex},
-		{Format: FormatGraphite, CCRNames: true, CCRName: testCCR},
+		{Format: FormatGraphite, CCRNames: true},
 	} {
 		f, err := NewFormat(cfg)
 		if err != nil {
