@@ -116,7 +116,9 @@ func TestNewNoMembers(t *testing.T) {
 }
 
 // A pool that shrank below its replication (members left ZooKeeper) builds
+
 // with Clamp and keeps routing to all it has.
+
 func TestClamp(t *testing.T) {
 	members := hostsMembers("10.0.0.1", "10.0.0.2")
 	for _, ac := range allConfigs() {
@@ -135,102 +137,6 @@ func TestClamp(t *testing.T) {
 		}
 		if got := r.Lookup([]byte("a.b.c"), nil); len(got) != 2 {
 			t.Errorf("%s/%s clamped: Lookup = %v, want both members", cfg.Hasher, cfg.Compat, got)
-		}
-	}
-}
-
-// carbon-c-relay gives a member that shares host and instance with an
-// earlier one no points; its replica walk would spin forever looking for
-// it. We stop at the members that own points.
-func TestCarbonCRelayStarvedMember(t *testing.T) {
-	members := hostsMembers("127.0.0.1:2003", "127.0.0.1:2004")
-	r := mustNew(t, Config{Hasher: CarbonCH, Replication: 2}, members)
-	for _, k := range []string{"a", "b", "foo.bar"} {
-		if got := r.Lookup([]byte(k), nil); len(got) != 1 || got[0] != 0 {
-			t.Errorf("Lookup(%q) = %v, want [0] (the second member has no points)", k, got)
-		}
-	}
-}
-
-// carbon's DIVERSE_REPLICAS replicates across hosts: two members on one
-// host give one destination, whatever the replication.
-func TestCarbonDiverseReplicas(t *testing.T) {
-	members := hostsMembers("10.0.0.1:2003=a", "10.0.0.1:2004=b", "10.0.0.2:2003=c")
-	off := false
-	div := mustNew(t, Config{Hasher: CarbonCH, Compat: CompatCarbon, Replication: 3}, members)
-	flat := mustNew(t, Config{Hasher: CarbonCH, Compat: CompatCarbon, Replication: 3, DiverseReplicas: &off}, members)
-	for _, k := range []string{"a", "b", "foo.bar", "x.y.z"} {
-		if got := div.Lookup([]byte(k), nil); len(got) != 2 || members[got[0]].Host == members[got[1]].Host {
-			t.Errorf("diverse Lookup(%q) = %v, want one member per host", k, got)
-		}
-		if got := flat.Lookup([]byte(k), nil); len(got) != 3 {
-			t.Errorf("non-diverse Lookup(%q) = %v, want all 3", k, got)
-		}
-	}
-}
-
-func TestCCRInstance(t *testing.T) {
-	// What carbon-c-relay 3.7.3 prints back for these instances (-t -d).
-	for in, want := range map[string]string{
-		"": "", "a": "a", "007": "7", "7a": "7a", "0": "0", "-5": "-5", "+5": "+5", "0x10": "0x10",
-		"99999999999999999999": "-1", "4294967297": "1", "2147483648": "-2147483648", "9223372036854775808": "-1",
-	} {
-		if got := ccrInstance(in); got != want {
-			t.Errorf("ccrInstance(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestPyStrRepr(t *testing.T) {
-	for in, want := range map[string]string{
-		"a": `'a'`, "it's": `"it's"`, `a'b"c`: `'a\'b"c'`, `back\slash`: `'back\\slash'`,
-		"tab\t": `'tab\t'`, "\x01": `'\x01'`, "é": `'é'`, "\u00a0": `'\xa0'`, "\u200b": `'\u200b'`,
-	} {
-		if got := string(pyStrRepr(nil, in)); got != want {
-			t.Errorf("pyStrRepr(%q) = %s, want %s", in, got, want)
-		}
-	}
-}
-
-func TestWHATWGUTF8(t *testing.T) {
-	for in, want := range map[string]string{
-		"abc":              "abc",
-		"é":                "é",
-		"\xff":             "\uFFFD",
-		"a\xe2\x82b":       "a\uFFFDb", // truncated sequence: one replacement
-		"\xe2\x82":         "\uFFFD",
-		"\xed\xa0\x80":     "\uFFFD\uFFFD\uFFFD", // surrogate: each byte
-		"\xf0\x9f\x94":     "\uFFFD",
-		"\xf0\x9f\x94\xa5": "🔥",
-		"\xc0\xaf":         "\uFFFD\uFFFD",
-	} {
-		if got := string(appendWHATWGUTF8(nil, []byte(in))); got != want {
-			t.Errorf("appendWHATWGUTF8(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-// freePositions must hand out exactly what carbon's "+1 until free" loop
-// does, in insertion order, for dense and sparse tables alike.
-func TestFreePositions(t *testing.T) {
-	for _, kind := range []pyKind{pyCarbon, pyMMH3} {
-		f := newFreePositions(kind, 5000)
-		naive := map[int64]bool{}
-		seed := uint64(7)
-		for i := 0; i < 5000; i++ {
-			seed = seed*6364136223846793005 + 1442695040888963407
-			p := int64(seed>>33) % 3000 // crowded: long chains
-			if kind == pyMMH3 {
-				p -= 1500
-			}
-			want := p
-			for naive[want] {
-				want++
-			}
-			naive[want] = true
-			if got := f.take(p); got != want {
-				t.Fatalf("kind %d: take(%d) #%d = %d, want %d", kind, p, i, got, want)
-			}
 		}
 	}
 }

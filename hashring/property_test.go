@@ -12,6 +12,7 @@ import (
 // jump's removal of a middle member), which the tests pin.
 
 // propKeys returns the golden keys plus n random ones.
+
 func propKeys(t *testing.T, n int) [][]byte {
 	var keys [][]byte
 	for _, k := range goldenKeys(t) {
@@ -25,6 +26,7 @@ func propKeys(t *testing.T, n int) [][]byte {
 }
 
 // propMembers returns n members on distinct hosts, with instances if inst.
+
 func propMembers(n int, inst bool) []Member {
 	ms := make([]Member, n)
 	for i := range ms {
@@ -37,6 +39,7 @@ func propMembers(n int, inst bool) []Member {
 }
 
 // allConfigs lists every hasher x compat, with instances where needed.
+
 func allConfigs() []struct {
 	cfg  Config
 	inst bool
@@ -100,8 +103,11 @@ func TestLookupBasics(t *testing.T) {
 }
 
 // moves compares primaries before and after removing member rm: lost =
+
 // keys the removed member had, extra = other keys that moved, and for extra
+
 // keys their Hash in the old ring.
+
 func moves(t *testing.T, cfg Config, members []Member, rm int, keys [][]byte) (lost, extra int, extraKeys [][]byte) {
 	t.Helper()
 	before := mustNew(t, cfg, members)
@@ -167,7 +173,9 @@ func TestRemoveMemberMovesOnlyItsKeys(t *testing.T) {
 }
 
 // bumpedAt reports whether the ring has an entry at p and another at p-1
+
 // (so the one at p may have been bumped there).
+
 func (r *pyRing) bumpedAt(p int64) bool {
 	has := func(q int64) bool {
 		for _, x := range r.pos {
@@ -178,67 +186,4 @@ func (r *pyRing) bumpedAt(p int64) bool {
 		return false
 	}
 	return has(p) && has(p-1)
-}
-
-// carbon-c-relay's jump_fnv1a_ch: only removing the last member is
-// consistent; removing any other reorders the bucket list and moves most
-// keys, as its man page warns.
-func TestJumpRemove(t *testing.T) {
-	keys := propKeys(t, 3000)
-	for _, n := range []int{3, 8, 20} {
-		members := propMembers(n, false)
-		if lost, extra, ex := moves(t, Config{Hasher: JumpFNV1aCH}, members, n-1, keys); lost == 0 || extra != 0 {
-			t.Errorf("n=%d remove last: lost %d, %d other keys moved (e.g. %q); want only the last member's", n, lost, extra, ex)
-		}
-		_, extra, _ := moves(t, Config{Hasher: JumpFNV1aCH}, members, 0, keys)
-		if extra < len(keys)/4 {
-			t.Errorf("n=%d remove first: %d of %d other keys moved; carbon-c-relay moves most of them", n, extra, len(keys))
-		}
-	}
-	// With numeric instances the list is sorted by instance: removing the
-	// highest instance is the consistent removal, wherever it is listed.
-	members := propMembers(8, true)
-	members[2].Instance, members[7].Instance = members[7].Instance, members[2].Instance
-	if lost, extra, _ := moves(t, Config{Hasher: JumpFNV1aCH}, members, 2, keys); lost == 0 || extra != 0 {
-		t.Errorf("remove highest instance: lost %d, %d other keys moved; want only its keys", lost, extra)
-	}
-}
-
-// libring: removing the member whose name sorts last is consistent (the
-// partitions' jump buckets keep their order); others shift the list.
-func TestJumpPartitionRemove(t *testing.T) {
-	keys := propKeys(t, 3000)
-	for _, compat := range Compats(JumpPartition) {
-		cfg := Config{Hasher: JumpPartition, Compat: compat}
-		members := propMembers(8, true) // names i00..i07 in config order
-		if lost, extra, _ := moves(t, cfg, members, 7, keys); lost == 0 || extra != 0 {
-			t.Errorf("%s remove last name: lost %d, %d other keys moved; want only its keys", compat, lost, extra)
-		}
-		if _, extra, _ := moves(t, cfg, members, 3, keys); extra == 0 {
-			t.Errorf("%s remove a middle name: no other key moved; libring shifts the sorted list", compat)
-		}
-	}
-}
-
-// statsd: the point count per node depends on the node count, so removing
-// a node moves other nodes' keys exactly when that count changes (e.g. 8 ->
-// 7 nodes: 40 -> 39 points each); otherwise only the removed node's keys.
-func TestStatsdRemove(t *testing.T) {
-	keys := propKeys(t, 3000)
-	for _, n := range []int{2, 3, 4, 8, 9, 15} {
-		members := propMembers(n, false)
-		rounds := statsdPoints(n) != statsdPoints(n-1)
-		for _, rm := range []int{0, n / 2, n - 1} {
-			lost, extra, ex := moves(t, Config{Hasher: Statsd}, members, rm, keys)
-			if lost == 0 {
-				t.Errorf("n=%d: member %d had no keys", n, rm)
-			}
-			if rounds && extra == 0 {
-				t.Errorf("n=%d remove %d: no other key moved, but points per node change %d -> %d", n, rm, statsdPoints(n), statsdPoints(n-1))
-			}
-			if !rounds && extra != 0 {
-				t.Errorf("n=%d remove %d: %d other keys moved (e.g. %q)", n, rm, extra, ex[0])
-			}
-		}
-	}
 }
