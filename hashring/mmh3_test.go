@@ -15,7 +15,7 @@ func TestMMH3SignedPositions(t *testing.T) {
 			t.Fatalf("positions not strictly increasing at %d: %d, %d", i, r.pos[i-1], r.pos[i])
 		}
 	}
-	if got, want := r.Hash([]byte("foo")), uint64(1<<32 - 156908512); got != want {
+	if got, want := r.Hash([]byte("foo")), uint64(1<<32-156908512); got != want {
 		t.Errorf("Hash(foo) = %d, want %d (mmh3.hash(foo) = -156908512 as unsigned)", got, want)
 	}
 }
