@@ -108,15 +108,24 @@ const DefaultPartitions = 512
 // maxCRelayReplication is carbon-c-relay's limit ("replication" is a char).
 const maxCRelayReplication = 255
 
-// compats lists the compat values each hasher accepts, default first.
-var compats = map[string][]string{
-	CarbonCH:      {CompatCarbonCRelay, CompatCarbon},
-	FNV1aCH:       {CompatCarbonCRelay, CompatCarbon},
-	JumpFNV1aCH:   {CompatCarbonCRelay},
-	MMH3CH:        {CompatCarbon},
-	Statsd:        {CompatStatsd},
-	Murmur3Shard:  {CompatStatsrelay},
-	JumpPartition: {CompatLibring, CompatLibringFNV32a},
+// compatsOf lists the compat values a hasher accepts, default first (nil:
+// unknown hasher).
+func compatsOf(hasher string) []string {
+	switch hasher {
+	case CarbonCH, FNV1aCH:
+		return []string{CompatCarbonCRelay, CompatCarbon}
+	case JumpFNV1aCH:
+		return []string{CompatCarbonCRelay}
+	case MMH3CH:
+		return []string{CompatCarbon}
+	case Statsd:
+		return []string{CompatStatsd}
+	case Murmur3Shard:
+		return []string{CompatStatsrelay}
+	case JumpPartition:
+		return []string{CompatLibring, CompatLibringFNV32a}
+	}
+	return nil
 }
 
 // ErrNoMembers is returned (wrapped) by New for an empty member list.
@@ -124,24 +133,19 @@ var ErrNoMembers = errors.New("no members")
 
 // Hashers returns the hasher names New accepts, sorted.
 func Hashers() []string {
-	out := make([]string, 0, len(compats))
-	for h := range compats {
-		out = append(out, h)
-	}
-	slices.Sort(out)
-	return out
+	return []string{CarbonCH, FNV1aCH, JumpFNV1aCH, JumpPartition, MMH3CH, Murmur3Shard, Statsd}
 }
 
 // Compats returns the compat values hasher accepts, its default first, or
 // nil for an unknown hasher.
 func Compats(hasher string) []string {
-	return slices.Clone(compats[hasher])
+	return compatsOf(hasher)
 }
 
 // DefaultCompat returns the compat a hasher uses when Config.Compat is empty
 // ("" for an unknown hasher).
 func DefaultCompat(hasher string) string {
-	c := compats[hasher]
+	c := compatsOf(hasher)
 	if len(c) == 0 {
 		return ""
 	}
@@ -178,8 +182,8 @@ func (c Config) diverse() bool {
 // count (unless Clamp), replication on peers that have none, and settings
 // that do not apply to the chosen hasher.
 func (c Config) Validate(nMembers int) error {
-	cs, ok := compats[c.Hasher]
-	if !ok {
+	cs := compatsOf(c.Hasher)
+	if cs == nil {
 		return fmt.Errorf("failed to validate hasher %q: unknown hasher (known: %v)", c.Hasher, Hashers())
 	}
 	compat := c.compat()
