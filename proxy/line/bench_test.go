@@ -109,6 +109,29 @@ func BenchmarkGraphiteRewriteCCR(b *testing.B) {
 	reportCPU(b, cpu, b.N)
 }
 
+func benchKeyRewrite(b *testing.B, ccr bool) {
+	f, _ := NewFormat(FormatConfig{Format: FormatGraphite, CCRNames: ccr})
+	kr := f.(KeyRewriter)
+	lines := benchLines(1024)
+	b.SetBytes(int64(len(lines[0])))
+	b.ReportAllocs()
+	dst := make([]byte, 0, 256)
+	cpu := cpuNanos()
+	for i := 0; b.Loop(); i++ {
+		if _, _, r := kr.KeyRewrite(dst, lines[i&(1024-1)]); r != OK {
+			b.Fatalf("KeyRewrite(%q) = %v", lines[i&(1024-1)], r)
+		}
+	}
+	reportCPU(b, cpu, b.N)
+}
+
+// BenchmarkGraphiteKeyRewrite: key and forwarded line in one pass.
+func BenchmarkGraphiteKeyRewrite(b *testing.B) { benchKeyRewrite(b, false) }
+
+// BenchmarkGraphiteKeyRewriteCCR: the same with carbon-c-relay names: one
+// CCRName call per line instead of two.
+func BenchmarkGraphiteKeyRewriteCCR(b *testing.B) { benchKeyRewrite(b, true) }
+
 // benchStream is about 1 MiB of newline-terminated graphite lines.
 func benchStream() (stream []byte, lines int) {
 	var buf bytes.Buffer

@@ -38,6 +38,16 @@ type Rewriter interface {
 	Rewrite(dst, line []byte) []byte
 }
 
+// KeyRewriter is implemented by Rewriters that do Key and Rewrite in one
+// pass over the line, for callers that forward every line they accept: key
+// and r are what Key returns; out is what Rewrite returns when r is OK (and
+// line otherwise). key is a view into line or into out; out is line itself
+// or built in dst[:0]. graphite implements it: with carbon-c-relay names it
+// saves a second CCRName call per line.
+type KeyRewriter interface {
+	KeyRewrite(dst, line []byte) (key, out []byte, r Reason)
+}
+
 // Format names accepted in FormatConfig.Format.
 const (
 	FormatGraphite = "graphite"

@@ -45,6 +45,7 @@ func FuzzGraphite(f *testing.F) {
 		if kr != r || !bytes.Equal(key, name) {
 			t.Fatalf("Key(%q) = %q, %v; ParseGraphite says %q, %v", in, key, kr, name, r)
 		}
+		checkKeyRewrite(t, g, in)
 		fields := bytes.FieldsFunc(in, func(c rune) bool { return c == ' ' || c == '\t' })
 		switch {
 		case len(fields) == 0:
@@ -127,6 +128,7 @@ func FuzzGraphiteCCR(f *testing.F) {
 		if bytes.IndexByte(in, '\n') >= 0 {
 			return // lines never hold a newline
 		}
+		checkKeyRewrite(t, ccr, in)
 		name, value, ts, r := ParseGraphite(in)
 		key, kr := ccr.Key(make([]byte, 0, 16), in)
 		if r == BadChar {

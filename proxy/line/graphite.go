@@ -116,8 +116,9 @@ type graphite struct {
 }
 
 var (
-	_ Format   = (*graphite)(nil)
-	_ Rewriter = (*graphite)(nil)
+	_ Format      = (*graphite)(nil)
+	_ Rewriter    = (*graphite)(nil)
+	_ KeyRewriter = (*graphite)(nil)
 )
 
 func (g *graphite) Name() string { return "graphite" }
@@ -160,14 +161,57 @@ func (g *graphite) Rewrite(dst, line []byte) []byte {
 		return line
 	}
 	if g.ccr == nil {
-		if len(line) == len(name)+len(value)+len(ts)+2 &&
-			line[len(name)] == ' ' && line[len(name)+1+len(value)] == ' ' {
+		if canonical(line, name, value, ts) {
 			return line
 		}
 		dst = append(dst[:0], name...)
 	} else {
 		dst = g.ccr(dst[:0], name)
 	}
+	return appendRest(dst, value, ts)
+}
+
+// KeyRewrite is Key and Rewrite in one pass over the line (and one CCRName
+// call instead of two with carbon-c-relay names): key and r are what Key
+// returns, out what Rewrite returns when r is OK (line itself otherwise).
+// key is a view into line or into out, out is line or built in dst[:0].
+func (g *graphite) KeyRewrite(dst, line []byte) (key, out []byte, r Reason) {
+	name, value, ts, ctl, r := splitGraphite(line)
+	if r != OK {
+		return name, line, r
+	}
+	if g.ccr == nil {
+		if ctl {
+			return name, line, BadChar
+		}
+		if canonical(line, name, value, ts) {
+			return name, line, OK
+		}
+		return name, appendRest(append(dst[:0], name...), value, ts), OK
+	}
+	out = g.ccr(dst[:0], name)
+	k := len(out)
+	if i := bytes.IndexByte(out, ';'); i >= 0 {
+		k = i
+	}
+	if k == 0 {
+		return out[:0], line, NoKey
+	}
+	out = appendRest(out, value, ts)
+	return out[:k], out, OK
+}
+
+// canonical reports whether line is exactly name, ' ', value, ' ', ts. The
+// fields are splitGraphite's views into line, in order and separated by
+// blanks, so the lengths add up only without extra blanks; then the two
+// separators must be spaces, not tabs.
+func canonical(line, name, value, ts []byte) bool {
+	return len(line) == len(name)+len(value)+len(ts)+2 &&
+		line[len(name)] == ' ' && line[len(name)+1+len(value)] == ' '
+}
+
+// appendRest appends " value timestamp" to dst.
+func appendRest(dst, value, ts []byte) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, value...)
 	dst = append(dst, ' ')

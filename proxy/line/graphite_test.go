@@ -172,6 +172,39 @@ func TestGraphiteCCR(t *testing.T) {
 	}
 }
 
+// TestGraphiteKeyRewrite: KeyRewrite gives what Key and Rewrite give, with
+// and without carbon-c-relay names.
+func TestGraphiteKeyRewrite(t *testing.T) {
+	inputs := []string{"..a..b;t=x..y 1 2", ";t=1 1 2", "a; 1 2", "ctl\x01 1 2"}
+	for _, tc := range graphiteCases {
+		inputs = append(inputs, tc.in)
+	}
+	for _, ccr := range []bool{false, true} {
+		f, err := NewFormat(FormatConfig{Format: FormatGraphite, CCRNames: ccr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range inputs {
+			checkKeyRewrite(t, f, []byte(in))
+		}
+	}
+}
+
+// checkKeyRewrite fails t unless f's KeyRewrite agrees with Key + Rewrite.
+func checkKeyRewrite(t *testing.T, f Format, in []byte) {
+	t.Helper()
+	wantKey, wantR := f.Key(make([]byte, 0, 16), in)
+	wantOut := in
+	if wantR == OK {
+		wantOut = f.(Rewriter).Rewrite(make([]byte, 0, 16), in)
+	}
+	key, out, r := f.(KeyRewriter).KeyRewrite(make([]byte, 0, 16), in)
+	if r != wantR || !bytes.Equal(key, wantKey) || !bytes.Equal(out, wantOut) {
+		t.Fatalf("%s ccr=%v KeyRewrite(%q) = %q, %q, %v; Key and Rewrite give %q, %q, %v",
+			f.Name(), f.(*graphite).ccr != nil, in, key, out, r, wantKey, wantOut, wantR)
+	}
+}
+
 func TestGraphiteKeyIsView(t *testing.T) {
 	f, _ := NewFormat(DefaultFormatConfig())
 	in := []byte("a.b 1 2")
