@@ -20,8 +20,9 @@ type Format interface {
 	// Key validates line and returns its key. line is one line without its
 	// '\n' and without a trailing '\r' (see Cut). The key is normally a view
 	// into line; a format that rewrites keys builds the key in dst instead
-	// (appending to dst[:0]), so callers pass per-connection scratch space
-	// and the key stays valid until line or dst is reused. r is OK when the
+	// (appending to dst[:0]; never longer than line), so callers pass
+	// per-connection scratch space and the key stays valid until line or
+	// dst is reused. r is OK when the
 	// line may be forwarded; otherwise key may still hold what was found,
 	// for logging. Empty lines give Empty, which callers skip uncounted.
 	Key(dst, line []byte) (key []byte, r Reason)

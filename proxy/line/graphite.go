@@ -109,9 +109,9 @@ func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 
 // graphite is the graphite Format. It is immutable and safe for concurrent use.
 type graphite struct {
-	// ccr, when set, rewrites names the way carbon-c-relay's daemon does
-	// (CCRName; tests may put another rewriter here). It must append at
-	// most len(name) bytes.
+	// ccr, when set, is CCRName: names rewritten the way carbon-c-relay's
+	// daemon does. It appends at most len(name) bytes, which keeps keys and
+	// rewritten lines no longer than the line read.
 	ccr func(dst, name []byte) []byte
 }
 

@@ -68,7 +68,7 @@ type Reader struct {
 	buf      []byte
 	maxLine  int
 	start    int  // buf[start:end] is read but not yet returned
-	end      int  //
+	end      int  // end of the bytes read into buf
 	skipping bool // inside an overlong line: discard up to its '\n'
 	overlong uint64
 	err      error // sticky read error, reported once the buffer is drained
@@ -90,7 +90,8 @@ func NewReader(r io.Reader, cfg ReaderConfig) *Reader {
 
 // Reset makes the Reader read from rd as if new, keeping its buffer; the
 // Overlong count restarts at zero. Reset(nil) drops the reference to the
-// old stream before the Reader goes back into a pool.
+// old stream before the Reader goes back into a pool (Next must not be
+// called until the next Reset with a stream).
 func (r *Reader) Reset(rd io.Reader) {
 	*r = Reader{rd: rd, buf: r.buf, maxLine: r.maxLine}
 }
