@@ -125,8 +125,9 @@ type errRecord struct {
 
 // chunk holds whole lines; off is how much of buf the writer has sent.
 type chunk struct {
-	buf []byte
-	off int
+	buf  []byte
+	off  int
+	full bool // takes no more lines
 }
 
 // New builds the backend and starts its writer goroutine, which connects
@@ -221,7 +222,7 @@ func (b *Backend) appendLocked(p []byte) {
 		if k := len(b.chunks); k > 0 {
 			t = b.chunks[k-1]
 		}
-		if t == nil || len(t.buf) == cap(t.buf) {
+		if t == nil || t.full {
 			t = b.newChunkLocked()
 			b.chunks = append(b.chunks, t)
 		}
@@ -242,7 +243,7 @@ func (b *Backend) appendLocked(p []byte) {
 			t.buf = append(t.buf, p[:j]...)
 			p = p[j:]
 		}
-		t.buf = t.buf[:len(t.buf):len(t.buf)] // full: the next line opens a chunk
+		t.full = true // the next line opens a chunk
 	}
 }
 
@@ -265,7 +266,7 @@ func (b *Backend) recycle(c *chunk) {
 	b.mu.Lock()
 	b.total -= size
 	if cap(c.buf) == b.batch && len(b.free) < maxFreeChunks {
-		c.buf, c.off = c.buf[:0:b.batch], 0
+		c.buf, c.off, c.full = c.buf[:0], 0, false
 		b.free = append(b.free, c)
 	}
 	b.mu.Unlock()
