@@ -1,8 +1,8 @@
 package backend
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"sync"
 	"testing"
 	"time"
