@@ -58,7 +58,8 @@ type Backend struct {
 	network string
 	addr    string
 	limit   int64 // queue bound in bytes
-	batch   int   // chunk size = most bytes per write
+	batch   int   // most bytes per write
+	chunkSz int   // allocation unit of the queue: min(batch, maxChunk)
 	log     *zap.Logger
 	m       *Metrics
 	s       *series
@@ -79,7 +80,7 @@ type Backend struct {
 	chunks    []*chunk     // FIFO of queued lines; the tail is being filled
 	queued    int64        // bytes in chunks
 	total     int64        // bytes in chunks plus the writer's unsent batch; <= limit
-	free      []*chunk     // recycled chunks of cap batch
+	free      []*chunk     // recycled chunks of cap chunkSz
 	closed    bool         // no more Enqueue; the writer drains
 	closeDrop *dropCounter // where lines dropped by/after Close are counted
 	idle      bool         // the writer waits for any line
@@ -89,6 +90,8 @@ type Backend struct {
 	// abort, so an aborting Close always interrupts the write in flight.
 	connMu sync.Mutex
 	conn   net.Conn
+
+	iov [][]byte // the writer's reusable writev vector
 
 	linesSent   atomic.Uint64
 	bytesSent   atomic.Uint64
@@ -155,6 +158,7 @@ func New(o Options) *Backend {
 		addr:    o.Server.Addr(),
 		limit:   int64(cfg.QueueBytes),
 		batch:   int(cfg.BatchBytes),
+		chunkSz: min(int(cfg.BatchBytes), maxChunk),
 		log:     log.Named("backend").With(zap.String("pool", o.Pool), zap.String("backend", o.Server.String())),
 		m:       m,
 		dialer:  net.Dialer{Timeout: cfg.DialTimeout.Duration},
@@ -253,22 +257,30 @@ func (b *Backend) newChunkLocked() *chunk {
 		b.free = b.free[:k-1]
 		return c
 	}
-	return &chunk{buf: make([]byte, 0, b.batch)}
+	return &chunk{buf: make([]byte, 0, b.chunkSz)}
 }
 
-// maxFreeChunks bounds the recycled chunks a backend keeps (4 MiB at the
-// default batch), so an outage's queue is given back once it has drained.
-const maxFreeChunks = 64
+const (
+	// maxChunk is the largest queue allocation unit: a write of more than
+	// one chunk is a writev of several.
+	maxChunk = 64 << 10
+	// maxFreeBytes bounds the recycled chunks a backend keeps, so an
+	// outage's queue is given back once it has drained.
+	maxFreeBytes = 4 << 20
+)
 
-// recycle returns a sent chunk to the free list and its bytes to the bound.
-func (b *Backend) recycle(c *chunk) {
-	size := int64(len(c.buf))
+// recycle returns sent chunks to the free list and their bytes to the bound.
+func (b *Backend) recycle(cs ...*chunk) {
+	var size int64
 	b.mu.Lock()
-	b.total -= size
-	if cap(c.buf) == b.batch && len(b.free) < maxFreeChunks {
-		c.buf, c.off, c.full = c.buf[:0], 0, false
-		b.free = append(b.free, c)
+	for _, c := range cs {
+		size += int64(len(c.buf))
+		if cap(c.buf) == b.chunkSz && len(b.free)*b.chunkSz < maxFreeBytes {
+			c.buf, c.off, c.full = c.buf[:0], 0, false
+			b.free = append(b.free, c)
+		}
 	}
+	b.total -= size
 	b.mu.Unlock()
 	b.s.queueBytes.Sub(float64(size))
 }

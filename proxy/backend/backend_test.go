@@ -319,21 +319,29 @@ func TestUDPDatagramsHoldWholeLines(t *testing.T) {
 
 func TestTornWriteResendsWholeLine(t *testing.T) {
 	cases := []struct {
-		budget  int
-		wantOff int
+		budget   int
+		wantDone int // chunks completed
+		wantOff  int // where the next chunk resumes
 	}{
-		{budget: 0, wantOff: 0},
-		{budget: 3, wantOff: 0},   // inside the first line
-		{budget: 6, wantOff: 6},   // exactly after "a 1 1\n"
-		{budget: 9, wantOff: 6},   // inside the second line
-		{budget: 15, wantOff: 12}, // inside the third
+		{budget: 0, wantDone: 0, wantOff: 0},
+		{budget: 3, wantDone: 0, wantOff: 0},  // inside "a 1 1"
+		{budget: 6, wantDone: 0, wantOff: 6},  // exactly after "a 1 1\n"
+		{budget: 9, wantDone: 0, wantOff: 6},  // inside "b 2 2"
+		{budget: 12, wantDone: 1, wantOff: 0}, // first chunk done
+		{budget: 15, wantDone: 1, wantOff: 0}, // inside "c 3 3", second chunk
+		{budget: 21, wantDone: 1, wantOff: 6}, // inside "d 4 4"
 	}
 	for _, tc := range cases {
 		b := New(Options{Config: testConfig(), Server: serverFor(t, "tcp", closedPort(t))})
-		c := &chunk{buf: []byte("a 1 1\nb 2 2\nc 3 3\n")}
-		err := b.writeStream(&fakeConn{budget: tc.budget}, c)
-		if err == nil || c.off != tc.wantOff {
-			t.Errorf("write torn after %d bytes of %q: err=%v, resend from %d, want an error and %d", tc.budget, c.buf, err, c.off, tc.wantOff)
+		p := []*chunk{{buf: []byte("a 1 1\nb 2 2\n")}, {buf: []byte("c 3 3\nd 4 4\n")}}
+		done, err := b.writeStream(&fakeConn{budget: tc.budget}, p)
+		next := p[min(done, 1)]
+		if err == nil || done != tc.wantDone || next.off != tc.wantOff {
+			t.Errorf("writev of %q+%q torn after %d bytes: err=%v, %d chunks done, resume at %d; want an error, %d done, resume at %d",
+				p[0].buf, p[1].buf, tc.budget, err, done, next.off, tc.wantDone, tc.wantOff)
+		}
+		if st := b.Stats(); st.LinesSent != uint64(tc.budget/6) {
+			t.Errorf("torn after %d bytes: lines_sent=%d, want %d", tc.budget, st.LinesSent, tc.budget/6)
 		}
 		closeNow(t, b)
 	}

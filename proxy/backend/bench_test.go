@@ -3,6 +3,7 @@ package backend
 import (
 	"bytes"
 	"context"
+	"ringrelay/config"
 	"sync"
 	"testing"
 	"time"
@@ -91,30 +92,37 @@ func BenchmarkEnqueue16KiBParallel(b *testing.B) {
 
 // BenchmarkEndToEnd measures lines/s through one backend to a loopback sink
 // that counts lines: enqueue in 16 KiB batches (retrying when the queue is
-// full), until the sink has received them all.
+// full), until the sink has received them all; for several batch_bytes.
 func BenchmarkEndToEnd(b *testing.B) {
-	s := newSink(b, "tcp", "127.0.0.1:0")
-	s.discard = true
-	be := New(Options{Config: DefaultConfig(), Server: s.server(), Pool: "bench"})
-	defer closeNow(b, be)
-	batch, n := benchLines(b)
-	waitFor(b, "connected", 5*time.Second, func() bool { return be.Stats().Up })
-	const batches = 2000
-	b.SetBytes(int64(len(batch)) * batches)
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	total := 0
-	for b.Loop() {
-		for range batches {
-			for !be.Enqueue(batch, n) {
-				time.Sleep(50 * time.Microsecond)
+	for _, bs := range []config.ByteSize{16 << 10, 64 << 10, 256 << 10, 1 << 20} {
+		b.Run("batch_bytes="+bs.String(), func(b *testing.B) {
+			s := newSink(b, "tcp", "127.0.0.1:0")
+			s.discard = true
+			cfg := DefaultConfig()
+			cfg.BatchBytes = bs
+			be := New(Options{Config: cfg, Server: s.server(), Pool: "bench"})
+			defer closeNow(b, be)
+			batch, n := benchLines(b)
+			waitFor(b, "connected", 5*time.Second, func() bool { return be.Stats().Up })
+			const batches = 2000
+			b.SetBytes(int64(len(batch)) * batches)
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			total := 0
+			for b.Loop() {
+				for range batches {
+					for !be.Enqueue(batch, n) {
+						time.Sleep(50 * time.Microsecond)
+					}
+					total += n
+				}
+				s.waitLines(total, time.Minute)
 			}
-			total += n
-		}
-		s.waitLines(total, time.Minute)
+			b.ReportMetric(float64(total)/time.Since(start).Seconds(), "lines/s")
+			b.ReportMetric(float64(len(batch))/float64(n), "bytes/line")
+		})
 	}
-	b.ReportMetric(float64(total)/time.Since(start).Seconds(), "lines/s")
 }
 
 // closeExpired closes without draining (benchmarks leave lines queued).

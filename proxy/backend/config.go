@@ -14,8 +14,10 @@ type Config struct {
 	// QueueBytes bounds the lines queued for one backend (including the batch
 	// being written). A batch that does not fit is dropped as queue_full.
 	QueueBytes config.ByteSize `toml:"queue_bytes"`
-	// BatchBytes is the most bytes one write carries, and the unit in which
-	// the queue is allocated and recycled.
+	// BatchBytes is the most bytes one write carries (a writev of the
+	// queue's 64KiB chunks). 256KiB measured best through one backend on
+	// loopback (BenchmarkEndToEnd: ~20% more lines/s than 64KiB; 1MiB no
+	// better).
 	BatchBytes config.ByteSize `toml:"batch_bytes"`
 	// FlushInterval is how long the writer may hold a batch smaller than
 	// BatchBytes to coalesce more lines into it. 0 (the default) means the
@@ -36,13 +38,13 @@ type Config struct {
 	UDPMaxDatagram config.ByteSize `toml:"udp_max_datagram"`
 }
 
-// DefaultConfig returns the defaults: 64MiB queue, 64KiB writes, no
+// DefaultConfig returns the defaults: 64MiB queue, writes of up to 256KiB, no
 // coalescing delay, 2s dial timeout, 5s write timeout, reconnect backoff from
 // 100ms to 10s, 1400-byte UDP datagrams.
 func DefaultConfig() Config {
 	return Config{
 		QueueBytes:     64 << 20,
-		BatchBytes:     64 << 10,
+		BatchBytes:     256 << 10,
 		DialTimeout:    config.Duration{Duration: 2 * time.Second},
 		WriteTimeout:   config.Duration{Duration: 5 * time.Second},
 		ReconnectMin:   config.Duration{Duration: 100 * time.Millisecond},

@@ -200,6 +200,8 @@ type fakeConn struct {
 
 var _ net.Conn = (*fakeConn)(nil)
 
+// Write is also what net.Buffers falls back to for a writev (one call per
+// buffer), so the budget spans buffers.
 func (f *fakeConn) Write(p []byte) (int, error) {
 	n := min(len(p), f.budget)
 	f.got = append(f.got, p[:n]...)

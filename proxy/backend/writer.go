@@ -229,29 +229,30 @@ func (b *Backend) take(dst []*chunk, t *time.Timer) (_ []*chunk, waited bool) {
 	return dst, waited
 }
 
-// write sends the pending chunks in order, recycling each once sent. On
-// error the chunk that failed stays first in *pending with its offset at the
-// start of the line the write tore.
+// write sends the pending chunks in order, recycling them once sent. On
+// error *pending keeps what is unsent, the first chunk's offset at the start
+// of the line the failed write tore.
 func (b *Backend) write(conn net.Conn, pending *[]*chunk) error {
 	p := *pending
-	for i, c := range p {
-		var err error
+	var err error
+	done := 0 // chunks fully sent
+	for done < len(p) && err == nil {
 		if b.network == "udp" {
-			err = b.writeDatagrams(conn, c)
-		} else {
-			err = b.writeStream(conn, c)
+			if err = b.writeDatagrams(conn, p[done]); err == nil {
+				b.recycle(p[done])
+				done++
+			}
+			continue
 		}
-		if err != nil {
-			n := copy(p, p[i:])
-			clear(p[n:])
-			*pending = p[:n]
-			return err
-		}
-		b.recycle(c)
+		var k int
+		k, err = b.writeStream(conn, p[done:])
+		b.recycle(p[done : done+k]...)
+		done += k
 	}
-	clear(p)
-	*pending = p[:0]
-	return nil
+	n := copy(p, p[done:])
+	clear(p[n:])
+	*pending = p[:n]
+	return err
 }
 
 // setDeadline arms the write deadline unless Close has aborted; connMu
@@ -265,33 +266,62 @@ func (b *Backend) setDeadline(conn net.Conn) error {
 	return conn.SetWriteDeadline(time.Now().Add(b.cfg.WriteTimeout.Duration))
 }
 
-func (b *Backend) sent(p []byte, n int) {
-	lines := bytes.Count(p, []byte{'\n'})
+// writeStream makes one write (a writev when it spans chunks) of up to
+// batch_bytes from the head of p and returns how many chunks it completed.
+// On error the chunk it stopped in is rewound to the start of the torn line.
+func (b *Backend) writeStream(conn net.Conn, p []*chunk) (int, error) {
+	bufs := b.iov[:0]
+	size := 0
+	for _, c := range p {
+		rest := len(c.buf) - c.off
+		if size > 0 && size+rest > b.batch {
+			break
+		}
+		bufs = append(bufs, c.buf[c.off:])
+		size += rest
+	}
+	b.iov = bufs[:0]
+	if err := b.setDeadline(conn); err != nil {
+		return 0, err
+	}
+	var n int64
+	var err error
+	if len(bufs) == 1 {
+		var k int
+		k, err = conn.Write(bufs[0])
+		n = int64(k)
+	} else {
+		v := net.Buffers(bufs)
+		n, err = v.WriteTo(conn)
+	}
+	clear(bufs)
 	b.writes.Add(1)
 	b.s.writes.Inc()
 	b.bytesSent.Add(uint64(n))
 	b.s.bytesSent.Add(float64(n))
+	lines, done := 0, 0
+	for _, c := range p {
+		if n == 0 {
+			break
+		}
+		m := min(int64(len(c.buf)-c.off), n)
+		lines += bytes.Count(c.buf[c.off:c.off+int(m)], []byte{'\n'})
+		c.off += int(m)
+		n -= m
+		if c.off == len(c.buf) {
+			done++
+		}
+	}
 	if lines > 0 {
 		b.linesSent.Add(uint64(lines))
 		b.s.linesSent.Add(float64(lines))
 	}
-}
-
-func (b *Backend) writeStream(conn net.Conn, c *chunk) error {
-	for c.off < len(c.buf) {
-		if err := b.setDeadline(conn); err != nil {
-			return err
-		}
-		n, err := conn.Write(c.buf[c.off:])
-		b.sent(c.buf[c.off:c.off+n], n)
-		c.off += n
-		if err != nil {
-			// Resend from the start of the torn line, never half of it.
-			c.off = bytes.LastIndexByte(c.buf[:c.off], '\n') + 1
-			return err
-		}
+	if err != nil && done < len(p) {
+		// Resend from the start of the torn line, never half of it.
+		c := p[done]
+		c.off = bytes.LastIndexByte(c.buf[:c.off], '\n') + 1
 	}
-	return nil
+	return done, err
 }
 
 // writeDatagrams sends c as datagrams of whole lines of at most
@@ -321,7 +351,13 @@ func (b *Backend) writeDatagrams(conn net.Conn, c *chunk) error {
 			}
 			return err
 		}
-		b.sent(rest[:end], end)
+		b.writes.Add(1)
+		b.s.writes.Inc()
+		b.bytesSent.Add(uint64(end))
+		b.s.bytesSent.Add(float64(end))
+		lines := bytes.Count(rest[:end], []byte{'\n'})
+		b.linesSent.Add(uint64(lines))
+		b.s.linesSent.Add(float64(lines))
 		c.off += end
 	}
 	return nil
