@@ -209,8 +209,8 @@ func (b *Backend) Enqueue(lines []byte, n int) bool {
 	if wake {
 		b.idle, b.filling = false, false
 	}
+	b.s.queueBytes.Add(float64(size)) // under mu: never behind the writer's Sub
 	b.mu.Unlock()
-	b.s.queueBytes.Add(float64(size))
 	if wake {
 		b.signal()
 	}

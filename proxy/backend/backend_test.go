@@ -244,6 +244,73 @@ func TestSeriesSharedWhileReplacementRuns(t *testing.T) {
 	}
 }
 
+func TestStuckBackendNeverBlocksEnqueue(t *testing.T) {
+	// A backend that accepts but never reads: the writer blocks in write
+	// until write_timeout, while Enqueue keeps returning at once (dropping
+	// once the queue is full).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	defer func() {
+		ln.Close()
+		for len(accepted) > 0 {
+			(<-accepted).Close()
+		}
+	}()
+	cfg := testConfig()
+	cfg.QueueBytes = 256 << 10
+	cfg.WriteTimeout.Duration = 200 * time.Millisecond
+	b := New(Options{Config: cfg, Server: serverFor(t, "tcp", ln.Addr().String())})
+	batch := bytes.Repeat([]byte(strings.Repeat("s", 63)+"\n"), 256) // 16 KiB
+	// Enqueue until the kernel's buffers are full and the write times out;
+	// no single Enqueue may wait on the stuck socket.
+	deadline := time.Now().Add(15 * time.Second)
+	drops, acceptedLines, slowest := 0, 0, time.Duration(0)
+	for b.Stats().WriteErrors == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no write timeout after 15s of Enqueue to a backend that never reads (drops %d)", drops)
+		}
+		start := time.Now()
+		if b.Enqueue(batch, 256) {
+			acceptedLines += 256
+		} else {
+			drops++
+			time.Sleep(time.Millisecond) // let the writer run on 2 cores
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	if drops == 0 || slowest > time.Second {
+		t.Fatalf("Enqueue to a backend that never reads: %d queue_full drops, slowest call %s; want drops and no call blocked", drops, slowest)
+	}
+	if st := b.Stats(); !strings.Contains(st.LastError, "timeout") {
+		t.Fatalf("last_error %q, want a write timeout", st.LastError)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	b.Close(ctx) // must not wait for the stuck write beyond ctx
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Close with a 50ms deadline on a stuck backend took %s", took)
+	}
+	// Every accepted line was either written or counted as dropped.
+	if st := b.Stats(); st.LinesSent+st.LinesDropped[ReasonShutdown] != uint64(acceptedLines) || st.QueuedBytes != 0 {
+		t.Fatalf("after Close: lines_sent %d + dropped(shutdown) %d, queued %d bytes; want %d accepted lines accounted for and nothing queued",
+			st.LinesSent, st.LinesDropped[ReasonShutdown], st.QueuedBytes, acceptedLines)
+	}
+}
+
 func TestCloseDrainsQueue(t *testing.T) {
 	s := newSink(t, "tcp", "127.0.0.1:0")
 	s.kill() // down at first: everything queues
