@@ -115,6 +115,22 @@ func TestBatchingCoalescesSmallEnqueues(t *testing.T) {
 	}
 }
 
+func TestFlushIntervalSendsPartialBatch(t *testing.T) {
+	s := newSink(t, "tcp", "127.0.0.1:0")
+	cfg := testConfig()
+	cfg.FlushInterval.Duration = 50 * time.Millisecond
+	b := New(Options{Config: cfg, Server: s.server()})
+	defer closeNow(t, b)
+	waitFor(t, "connected", 5*time.Second, func() bool { return b.Stats().Up })
+	start := time.Now()
+	b.Enqueue([]byte("one 1 1\n"), 1)
+	s.waitLines(1, 5*time.Second)
+	// The sink is polled, so arrival is seen late, never early.
+	if took := time.Since(start); took < 50*time.Millisecond {
+		t.Fatalf("a lone line with flush_interval 50ms arrived after %s, want it held about 50ms", took)
+	}
+}
+
 func TestKilledBackendQueuesAndRecovers(t *testing.T) {
 	sa := newSink(t, "tcp", "127.0.0.1:0")
 	sb := newSink(t, "tcp", "127.0.0.1:0")
