@@ -459,6 +459,7 @@ func (r *Registrar) leave() {
 		done := make(chan error, 1)
 		node := r.node
 		go func() { done <- r.conn.Delete(node, -1) }()
+		timer := time.NewTimer(2 * time.Second)
 		select {
 		case err := <-done:
 			if err != nil && !errors.Is(err, zk.ErrNoNode) {
@@ -467,11 +468,13 @@ func (r *Registrar) leave() {
 				r.met.deregistrations.Inc()
 				r.log.Info("member deleted on shutdown", zap.String("member", node))
 			}
-		case <-time.After(2 * time.Second):
+			r.conn.Close()
+		case <-timer.C:
 			r.log.Warn("deleting member on shutdown timed out; closing the session removes it")
+			r.conn.Close()
+			<-done // Close fails the request still in flight
 		}
-		r.conn.Close()
-		<-done // Close fails the request if it is still in flight
+		timer.Stop()
 	} else {
 		r.conn.Close()
 	}
