@@ -83,7 +83,7 @@ func TestChecks(t *testing.T) {
 		start := time.Now()
 		err = c.Check(ctx)
 		cancel()
-		if took := time.Since(start); took > time.Second {
+		if took := time.Since(start); took > 3*time.Second { // well below the 5s sleep, with room for a loaded machine
 			t.Errorf("check %q took %v, beyond its 300ms deadline", tc.spec, took)
 		}
 		if (err == nil) != tc.ok {
