@@ -270,6 +270,8 @@ func TestZooKeeper(t *testing.T) {
 	zks := zktest.Start(t)
 	admin := testConn(t, zks.Addr(), 4*time.Second)
 
+	testRegistrarCorners(t, zks, admin)
+
 	t.Run("register and see", func(t *testing.T) {
 		const ss = "/discovery/test/see"
 		backend, port := liveBackend(t)
@@ -417,18 +419,24 @@ func TestZooKeeper(t *testing.T) {
 		const ss = "/discovery/test/expiry"
 		backend, port := liveBackend(t)
 		check, _ := ParseCheck("tcp://" + backend)
-		rr := startRegistrar(t, registrarConfig(zks.Addr(), ss, port, check))
-		p := watchPool(t, zkConfig(zks.Addr()), ss, PoolConfig{})
+		// Short sessions: a client learns of a forced expiry when its
+		// connection times out (about the session timeout).
+		cfg := registrarConfig(zks.Addr(), ss, port, check)
+		cfg.ZooKeeper.SessionTimeout.Duration = time.Second
+		rr := startRegistrar(t, cfg)
+		p := watchPool(t, cfg.ZooKeeper, ss, PoolConfig{})
 		want := fmt.Sprintf("zookeeper:127.0.0.1:%d", port)
 		p.waitMembers(t, want)
 		for round := 0; round < 1; round++ {
 			st := rr.waitNode(t, "registered", func(s RegistrarStatus) bool { return s.Node != "" })
+			expired := time.Now()
 			if err := zks.ExpireSession(st.SessionID, nil); err != nil {
 				t.Fatal(err)
 			}
 			st2 := rr.waitNode(t, "re-registered in a new session", func(s RegistrarStatus) bool {
 				return s.Node != "" && s.SessionID != st.SessionID
 			})
+			t.Logf("registrar: session expired -> new member in %v", time.Since(expired))
 			// Let a few more reconciles run, then there must be exactly one.
 			time.Sleep(5 * cfgInterval)
 			nodes := memberNodes(t, admin, ss)
@@ -442,6 +450,7 @@ func TestZooKeeper(t *testing.T) {
 		}
 		// The watcher's own session expires: it re-lists on the new one.
 		ds := p.d.Status()
+		expired := time.Now()
 		if err := zks.ExpireSession(ds.SessionID, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -452,6 +461,7 @@ func TestZooKeeper(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond) // polling: Status has no change event
 		}
+		t.Logf("watcher: session expired -> new session in %v", time.Since(expired))
 		addMember(t, admin, ss, memberJSON("127.0.0.1", 9999, ""))
 		both := []Member{{srv(fmt.Sprintf("127.0.0.1:%d", port)), SourceZooKeeper}, {srv("127.0.0.1:9999"), SourceZooKeeper}}
 		if port > 9999 {
