@@ -1,0 +1,155 @@
+// Command relay is ringrelay's daemon: it receives graphite, statsd or
+// regex-keyed lines and relays each to the backend(s) its key hashes to.
+//
+//	relay [-config FILE]            run (embedded defaults without -config)
+//	relay -check-config -config F   validate and exit
+//	relay -print-default-config     print the embedded defaults as TOML
+//	relay route -config F -pool P [-format graphite|statsd] < lines
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/pelletier/go-toml/v2"
+	"go.uber.org/zap"
+
+	"ringrelay/proxy"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "route" {
+		return runRoute(args[1:], stdin, stdout, stderr)
+	}
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "TOML config `file` (embedded defaults when empty)")
+	check := fs.Bool("check-config", false, "validate the config and exit (non-zero when invalid)")
+	printDefault := fs.Bool("print-default-config", false, "print the embedded default config and exit")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *printDefault {
+		b, err := toml.Marshal(proxy.DefaultConfig())
+		if err != nil {
+			fmt.Fprintf(stderr, "relay: failed to encode default config: %v\n", err)
+			return 1
+		}
+		stdout.Write(b)
+		return 0
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "relay: %v\n", err)
+		return 1
+	}
+	if *check {
+		fmt.Fprintf(stdout, "relay: config %s is valid\n", displayPath(*path))
+		return 0
+	}
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "relay: %v\n", err)
+		return 2
+	}
+	defer log.Sync()
+	return serve(cfg, *path, log)
+}
+
+func displayPath(p string) string {
+	if p == "" {
+		return "(embedded defaults)"
+	}
+	return p
+}
+
+func loadConfig(path string) (proxy.Config, error) {
+	if path == "" {
+		return proxy.DefaultConfig(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return proxy.Config{}, fmt.Errorf("failed to read config: %w", err)
+	}
+	cfg, err := proxy.LoadConfig(data)
+	if err != nil {
+		return proxy.Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func newLogger(level string) (*zap.Logger, error) {
+	zc := zap.NewProductionConfig()
+	if err := zc.Level.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad -log-level %q: %w", level, err)
+	}
+	zc.Encoding = "console"
+	zc.EncoderConfig.EncodeTime = zapISO8601
+	return zc.Build()
+}
+
+// serve runs the relay until SIGTERM or SIGINT, then drains and exits 0.
+func serve(cfg proxy.Config, path string, log *zap.Logger) int {
+	r, err := proxy.New(proxy.Options{Config: cfg, Logger: log})
+	if err != nil {
+		log.Error("failed to build relay", zap.Error(err))
+		return 1
+	}
+	if err := r.Start(); err != nil {
+		log.Error("failed to start relay", zap.Error(err))
+		return 1
+	}
+	log.Info("relay running", zap.String("config", displayPath(path)))
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	s := <-sig
+	signal.Stop(sig)
+	log.Info("stopping", zap.String("signal", s.String()))
+	if err := r.Shutdown(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
+		log.Warn("shutdown", zap.Error(err))
+	}
+	return 0
+}
+
+func runRoute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("relay route", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "TOML config `file` (embedded defaults when empty)")
+	pool := fs.String("pool", "", "pool `name` to route through (required)")
+	format := fs.String("format", "", "line format: graphite or statsd (default: the format of a listener feeding the pool)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *pool == "" {
+		fmt.Fprintln(stderr, "relay route: -pool is required")
+		return 2
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "relay route: %v\n", err)
+		return 1
+	}
+	cfg.Admin.Listen = ""
+	r, err := proxy.New(proxy.Options{Config: cfg, NoBackends: true})
+	if err != nil {
+		fmt.Fprintf(stderr, "relay route: %v\n", err)
+		return 1
+	}
+	defer r.Shutdown(context.Background())
+	if err := r.RouteTest(*pool, *format, stdin, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "relay route: %v\n", err)
+		return 1
+	}
+	return 0
+}

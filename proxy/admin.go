@@ -1,0 +1,378 @@
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
+
+	"ringrelay/discovery"
+	"ringrelay/proxy/backend"
+	"ringrelay/proxy/line"
+)
+
+// admin is the operator's HTTP endpoint.
+type admin struct {
+	ln  net.Listener
+	srv *http.Server
+	wg  sync.WaitGroup
+}
+
+func startAdmin(r *Relay, addr string) (*admin, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("failed to listen on admin address %q: %w", addr, err)
+	}
+	a := &admin{ln: ln, srv: &http.Server{Handler: r.adminHandler(), ReadHeaderTimeout: 10 * time.Second}}
+	r.log.Info("admin listening", zap.String("addr", ln.Addr().String()))
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.log.Error("admin server failed", zap.Error(err))
+		}
+	}()
+	return a, nil
+}
+
+func (a *admin) close() {
+	_ = a.srv.Close()
+	a.wg.Wait()
+}
+
+// adminHandler routes the admin API. It is also usable without a socket
+// (tests use httptest).
+func (r *Relay) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg}))
+	mux.HandleFunc("GET /stats", r.handleStats)
+	mux.HandleFunc("GET /{pool}/stats", r.handleStats)
+	mux.HandleFunc("GET /ops/status", r.handleStatus)
+	mux.HandleFunc("GET /{pool}/ops/status", r.handleStatus)
+	mux.HandleFunc("GET /hashcheck", r.handleHashcheck)
+	mux.HandleFunc("GET /pools", r.handlePools)
+	mux.HandleFunc("POST /{pool}/addserver", r.handleAddServer)
+	mux.HandleFunc("POST /{pool}/purgeserver", r.handlePurgeServer)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func httpError(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// poolFromPath resolves {pool}, answering 404 itself when it is unknown.
+func (r *Relay) poolFromPath(w http.ResponseWriter, req *http.Request) (*Pool, bool) {
+	name := req.PathValue("pool")
+	if name == "" {
+		return nil, true
+	}
+	p := r.pools[name]
+	if p == nil {
+		httpError(w, http.StatusNotFound, "unknown pool %q", name)
+		return nil, false
+	}
+	return p, true
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil || m.Counter == nil {
+		return 0
+	}
+	return m.Counter.GetValue()
+}
+
+// ListenerStats is a listener's part of /stats.
+type ListenerStats struct {
+	Listen      string            `json:"listen"`
+	Addr        string            `json:"addr,omitempty"`
+	Format      string            `json:"format"`
+	Pool        string            `json:"pool"`
+	Received    uint64            `json:"received"`
+	Rejected    uint64            `json:"rejected"`
+	Invalid     map[string]uint64 `json:"invalid"`
+	Connections uint64            `json:"connections"`
+}
+
+// PoolStats is a pool's part of /stats.
+type PoolStats struct {
+	Hasher    string          `json:"hasher"`
+	Compat    string          `json:"compat"`
+	Members   int             `json:"members"`
+	Routed    uint64          `json:"routed"`
+	NoMembers uint64          `json:"dropped_no_members"`
+	Rebuilds  uint64          `json:"rebuilds"`
+	RingBuilt time.Time       `json:"ring_built"`
+	Backends  []backend.Stats `json:"backends"`
+}
+
+func (p *Pool) stats() PoolStats {
+	st := p.state.Load()
+	ps := PoolStats{
+		Hasher:    p.cfg.Hasher,
+		Compat:    p.cfg.Compat,
+		Members:   len(st.servers),
+		Routed:    uint64(counterValue(p.metrics.routed)),
+		NoMembers: uint64(counterValue(p.metrics.noMembers)),
+		Rebuilds:  uint64(counterValue(p.metrics.rebuilds)),
+		RingBuilt: st.built,
+		Backends:  []backend.Stats{},
+	}
+	for _, b := range st.backends {
+		if b != nil {
+			ps.Backends = append(ps.Backends, b.Stats())
+		}
+	}
+	return ps
+}
+
+func (r *Relay) handleStats(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.poolFromPath(w, req)
+	if !ok {
+		return
+	}
+	if p != nil {
+		writeJSON(w, http.StatusOK, p.stats())
+		return
+	}
+	out := struct {
+		Uptime    string                   `json:"uptime"`
+		Listeners map[string]ListenerStats `json:"listeners"`
+		Pools     map[string]PoolStats     `json:"pools"`
+	}{Uptime: time.Since(r.started).Round(time.Second).String(), Listeners: map[string]ListenerStats{}, Pools: map[string]PoolStats{}}
+	for _, l := range r.listeners {
+		m := l.route.metrics
+		ls := ListenerStats{
+			Listen: l.cfg.Listen, Format: l.route.format.Name(), Pool: l.cfg.Pool,
+			Received:    uint64(counterValue(m.in)),
+			Rejected:    uint64(counterValue(m.rejected)),
+			Connections: uint64(counterValue(m.connections)),
+			Invalid:     map[string]uint64{},
+		}
+		if l.ln != nil || l.pc != nil {
+			ls.Addr = l.Addr().String()
+		}
+		for _, reason := range line.Reasons() {
+			if v := counterValue(m.invalid[reason]); v > 0 {
+				ls.Invalid[reason.String()] = uint64(v)
+			}
+		}
+		out.Listeners[l.cfg.Name] = ls
+	}
+	for _, name := range r.poolNames {
+		out.Pools[name] = r.pools[name].stats()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// health says whether a pool can deliver: it has ring members and at least
+// one of their backends is connected.
+func (p *Pool) health() (bool, string) {
+	st := p.state.Load()
+	if st.ring == nil {
+		return false, "no members"
+	}
+	up := 0
+	for _, b := range st.backends {
+		if b != nil && b.Stats().Up {
+			up++
+		}
+	}
+	if up == 0 && !p.noBackends {
+		return false, fmt.Sprintf("0 of %d backends connected", len(st.servers))
+	}
+	return true, fmt.Sprintf("%d of %d backends connected", up, len(st.servers))
+}
+
+// handleStatus answers 200 when every pool (or the named one) can deliver,
+// 503 otherwise, for load balancers and checkers.
+func (r *Relay) handleStatus(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.poolFromPath(w, req)
+	if !ok {
+		return
+	}
+	names := r.poolNames
+	if p != nil {
+		names = []string{p.name}
+	}
+	code := http.StatusOK
+	status := map[string]string{}
+	for _, name := range names {
+		healthy, why := r.pools[name].health()
+		if !healthy {
+			code = http.StatusServiceUnavailable
+			why = "FAIL: " + why
+		} else {
+			why = "OK: " + why
+		}
+		status[name] = why
+	}
+	writeJSON(w, code, map[string]any{"status": http.StatusText(code), "pools": status})
+}
+
+// HashcheckResult is one pool's answer in /hashcheck.
+type HashcheckResult struct {
+	Hasher  string   `json:"hasher"`
+	Hash    uint64   `json:"hash"`
+	Servers []string `json:"servers"`
+}
+
+func (r *Relay) handleHashcheck(w http.ResponseWriter, req *http.Request) {
+	key := req.URL.Query().Get("key")
+	if key == "" {
+		httpError(w, http.StatusBadRequest, "missing query parameter key")
+		return
+	}
+	out := map[string]HashcheckResult{}
+	for _, name := range r.poolNames {
+		p := r.pools[name]
+		st, idx, _ := p.lookup([]byte(key), nil)
+		res := HashcheckResult{Hasher: p.cfg.Hasher, Servers: []string{}}
+		if st.ring != nil {
+			res.Hash = st.ring.Hash([]byte(key))
+		}
+		for _, i := range idx {
+			res.Servers = append(res.Servers, st.servers[i].Display())
+		}
+		out[name] = res
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"key": key, "pools": out})
+}
+
+// PoolMembers is a pool's part of /pools.
+type PoolMembers struct {
+	Hasher    string         `json:"hasher"`
+	Serverset string         `json:"serverset,omitempty"`
+	LastSync  *time.Time     `json:"last_sync,omitempty"`
+	Members   []MemberStatus `json:"members"`
+}
+
+// MemberStatus is one member and where it came from.
+type MemberStatus struct {
+	Server string `json:"server"`
+	Source string `json:"source"`
+}
+
+func (p *Pool) members() PoolMembers {
+	snap := p.state.Load().snap
+	pm := PoolMembers{Hasher: p.cfg.Hasher, Serverset: p.cfg.Serverset, Members: []MemberStatus{}}
+	if !snap.LastSync.IsZero() {
+		t := snap.LastSync
+		pm.LastSync = &t
+	}
+	for _, m := range snap.Members {
+		pm.Members = append(pm.Members, MemberStatus{Server: m.Display(), Source: string(m.Source)})
+	}
+	return pm
+}
+
+func (r *Relay) handlePools(w http.ResponseWriter, req *http.Request) {
+	out := map[string]any{}
+	pools := map[string]PoolMembers{}
+	for _, name := range r.poolNames {
+		pools[name] = r.pools[name].members()
+	}
+	out["pools"] = pools
+	if r.discovery != nil {
+		out["zookeeper"] = r.discovery.Status()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// serverFromForm reads the `server` and optional `instance` form fields.
+func serverFromForm(req *http.Request) (discovery.Server, error) {
+	if err := req.ParseForm(); err != nil {
+		return discovery.Server{}, fmt.Errorf("failed to parse form: %w", err)
+	}
+	raw := req.PostForm.Get("server")
+	if raw == "" {
+		raw = req.Form.Get("server")
+	}
+	if raw == "" {
+		return discovery.Server{}, errors.New("missing form field server (host:port)")
+	}
+	s, err := discovery.ParseServer(raw)
+	if err != nil {
+		return discovery.Server{}, err
+	}
+	inst := req.Form.Get("instance")
+	if inst != "" {
+		if s.Instance != "" && s.Instance != inst {
+			return discovery.Server{}, fmt.Errorf("server %q has instance %q but instance field says %q", raw, s.Instance, inst)
+		}
+		withInst, err := discovery.ParseServer(raw + "=" + inst)
+		if s.Instance == "" {
+			if err != nil {
+				return discovery.Server{}, fmt.Errorf("bad instance %q: %w", inst, err)
+			}
+			s = withInst
+		}
+	}
+	return s, nil
+}
+
+func (r *Relay) handleAddServer(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.poolFromPath(w, req)
+	if !ok {
+		return
+	}
+	s, err := serverFromForm(req)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	p.Membership.Add(s)
+	r.log.Info("server added over http", zap.String("pool", p.name), zap.String("server", s.Display()))
+	writeJSON(w, http.StatusOK, p.members())
+}
+
+func (r *Relay) handlePurgeServer(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.poolFromPath(w, req)
+	if !ok {
+		return
+	}
+	s, err := serverFromForm(req)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	// Without an instance, purge every member at that address.
+	var found []discovery.Server
+	for _, m := range p.Membership.Snapshot().Members {
+		if m.Proto == s.Proto && m.Addr() == s.Addr() && (s.Instance == "" || s.Instance == m.Instance) {
+			found = append(found, m.Server)
+		}
+	}
+	if len(found) == 0 {
+		httpError(w, http.StatusNotFound, "server %q is not a member of pool %q", s.Display(), p.name)
+		return
+	}
+	for _, m := range found {
+		p.Membership.Purge(m)
+	}
+	r.log.Info("server purged over http", zap.String("pool", p.name), zap.String("server", s.Display()))
+	writeJSON(w, http.StatusOK, p.members())
+}
+

@@ -1,0 +1,347 @@
+package proxy
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"ringrelay/config"
+	"ringrelay/discovery"
+	"ringrelay/hashring"
+	"ringrelay/proxy/backend"
+	"ringrelay/proxy/line"
+)
+
+// Config is the whole relay configuration file. Each section's struct lives
+// with the code that uses it; this one composes them.
+type Config struct {
+	Admin AdminConfig `toml:"admin"`
+	// ShutdownTimeout bounds how long SIGTERM waits for backend queues to
+	// drain; lines still queued then are counted as dropped (shutdown).
+	ShutdownTimeout config.Duration            `toml:"shutdown_timeout"`
+	ZooKeeper       discovery.ZooKeeperConfig  `toml:"zookeeper"`
+	Listeners       []ListenerConfig           `toml:"listeners"`
+	Rules           []RuleConfig               `toml:"rules"`
+	Pools           map[string]PoolConfig      `toml:"pools"`
+}
+
+// AdminConfig is the [admin] section: the operator's HTTP endpoint.
+type AdminConfig struct {
+	// Listen is host:port for /metrics, /stats, /pools, ...; empty disables.
+	Listen string `toml:"listen"`
+}
+
+// ListenerConfig is one [[listeners]] entry.
+type ListenerConfig struct {
+	// Name identifies the listener in rules, metrics and logs.
+	Name string `toml:"name"`
+	// Listen is tcp://host:port, udp://host:port, unix:///path or
+	// http://host:port (POST bodies are lines). Port 0 picks a free port.
+	Listen string `toml:"listen"`
+	// Pool receives the lines no rule sends elsewhere.
+	Pool string `toml:"pool"`
+	line.FormatConfig
+	// MaxLine is the longest line accepted; longer ones are counted
+	// (reason too_long) and dropped, and the connection keeps working.
+	MaxLine config.ByteSize `toml:"max_line"`
+	// ReadBuffer is the socket receive buffer (SO_RCVBUF) for udp listeners.
+	ReadBuffer config.ByteSize `toml:"read_buffer"`
+}
+
+// RuleConfig is one [[rules]] entry: a pre-routing rule of a listener,
+// evaluated in config order on each line's key. The first match wins.
+type RuleConfig struct {
+	Listener string `toml:"listener"`
+	// Match is a Go regexp matched against the key.
+	Match string `toml:"match"`
+	// Pool sends matching lines to another pool.
+	Pool string `toml:"pool"`
+	// Reject drops matching lines (counted as rejected).
+	Reject bool `toml:"reject"`
+}
+
+// PoolConfig is one [pools.NAME] section: the ring, its members and the
+// settings of each member's outbound queue.
+type PoolConfig struct {
+	// Hasher names the ring algorithm (see hashring.Hashers).
+	Hasher string `toml:"hasher"`
+	// Compat names the peer whose variant of the hasher to reproduce.
+	Compat string `toml:"compat"`
+	// Replication sends each line to this many distinct members.
+	Replication int `toml:"replication"`
+	// DiverseReplicas (compat carbon) places replicas on distinct hosts.
+	DiverseReplicas *bool `toml:"diverse_replicas"`
+	// Partitions is jump_partition's fixed partition count.
+	Partitions int `toml:"partitions"`
+	// Servers are the static members, [tcp|udp|unix://]host:port[=instance],
+	// in ring order: the membership until a serverset has synced.
+	Servers []string `toml:"servers"`
+	// DrainOnRemove is how long a backend removed from the ring may keep
+	// sending what it has queued; the rest is counted as backend_gone.
+	DrainOnRemove config.Duration `toml:"drain_on_remove"`
+	discovery.PoolConfig
+	backend.Config
+}
+
+// DefaultConfig is the configuration the relay runs on without -config: a
+// graphite TCP listener and a statsd UDP listener on loopback, forwarding to
+// a local carbon-cache and statsd. It works on a bare machine (lines to
+// absent backends queue within their bound and are delivered when they come).
+func DefaultConfig() Config {
+	return Config{
+		Admin:           AdminConfig{Listen: "127.0.0.1:6061"},
+		ShutdownTimeout: config.Duration{Duration: 10 * time.Second},
+		ZooKeeper:       discovery.DefaultZooKeeperConfig(),
+		Listeners: []ListenerConfig{
+			{Name: "graphite", Listen: "tcp://127.0.0.1:2003", Pool: "carbon", FormatConfig: line.FormatConfig{Format: "graphite"}},
+			{Name: "graphite-udp", Listen: "udp://127.0.0.1:2003", Pool: "carbon", FormatConfig: line.FormatConfig{Format: "graphite"}},
+			{Name: "statsd", Listen: "udp://127.0.0.1:8125", Pool: "statsd", FormatConfig: line.FormatConfig{Format: "statsd"}},
+		},
+		Pools: map[string]PoolConfig{
+			"carbon": defaultPool("carbon_ch", "127.0.0.1:2103=a", "127.0.0.1:2203=b"),
+			"statsd": defaultPool("statsd", "udp://127.0.0.1:8126"),
+		},
+	}
+}
+
+func defaultPool(hasher string, servers ...string) PoolConfig {
+	p := poolDefaults()
+	p.Hasher = hasher
+	p.Servers = servers
+	return p
+}
+
+func poolDefaults() PoolConfig {
+	return PoolConfig{
+		Hasher:      "carbon_ch",
+		Replication: 1,
+		DrainOnRemove: config.Duration{Duration: 5 * time.Second},
+		PoolConfig:  discovery.DefaultPoolConfig(),
+		Config:      backend.DefaultConfig(),
+	}
+}
+
+func listenerDefaults() ListenerConfig {
+	return ListenerConfig{
+		FormatConfig: line.FormatConfig{Format: "graphite"},
+		MaxLine:      16 << 10,
+		ReadBuffer:   4 << 20,
+	}
+}
+
+// LoadConfig decodes a TOML file strictly (unknown keys are errors naming the
+// key and its line), fills defaults and validates. Errors name the key and
+// its line.
+func LoadConfig(data []byte) (Config, error) {
+	cfg := Config{
+		Admin:           AdminConfig{Listen: "127.0.0.1:6061"},
+		ShutdownTimeout: config.Duration{Duration: 10 * time.Second},
+		ZooKeeper:       discovery.DefaultZooKeeperConfig(),
+	}
+	if err := config.DecodeStrict(data, &cfg); err != nil {
+		return Config{}, fmt.Errorf("failed to decode config: %w", err)
+	}
+	cfg.fillDefaults()
+	if err := cfg.validate(data); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func (c *Config) fillDefaults() {
+	for i := range c.Listeners {
+		config.FillZero(&c.Listeners[i], listenerDefaults())
+		if c.Listeners[i].Name == "" {
+			c.Listeners[i].Name = fmt.Sprintf("listener%d", i)
+		}
+	}
+	for name, p := range c.Pools {
+		config.FillZero(&p, poolDefaults())
+		c.Pools[name] = p
+	}
+}
+
+// Validate checks a configuration built in code (LoadConfig already did).
+func (c Config) Validate() error {
+	cfg := c
+	cfg.fillDefaults()
+	return cfg.validate(nil)
+}
+
+// validate collects every problem; src (the TOML text, may be nil) is used to
+// name the line of each bad key.
+func (c Config) validate(src []byte) error {
+	var errs []string
+	bad := func(path []string, format string, args ...any) {
+		msg := fmt.Sprintf("%s: %s", strings.Join(path, "."), fmt.Sprintf(format, args...))
+		if l := config.LineOf(src, path...); src != nil && l > 0 {
+			msg = fmt.Sprintf("line %d: %s", l, msg)
+		}
+		errs = append(errs, msg)
+	}
+	if err := c.ZooKeeper.Validate(); err != nil {
+		bad([]string{"zookeeper"}, "%v", err)
+	}
+	if len(c.Pools) == 0 {
+		bad([]string{"pools"}, "no pools defined")
+	}
+	names := map[string]bool{}
+	for i, l := range c.Listeners {
+		at := func(key string) []string { return []string{"listeners", fmt.Sprint(i), key} }
+		if names[l.Name] {
+			bad(at("name"), "duplicate listener name %q", l.Name)
+		}
+		names[l.Name] = true
+		if _, _, err := parseListen(l.Listen); err != nil {
+			bad(at("listen"), "%v", err)
+		}
+		if _, ok := c.Pools[l.Pool]; !ok {
+			bad(at("pool"), "unknown pool %q", l.Pool)
+		}
+		if _, err := line.NewFormat(l.FormatConfig); err != nil {
+			bad(at("format"), "%v", err)
+		}
+		if l.MaxLine < 64 || l.MaxLine > 16<<20 {
+			bad(at("max_line"), "%s is outside 64..16MiB", l.MaxLine)
+		}
+	}
+	for i, r := range c.Rules {
+		at := func(key string) []string { return []string{"rules", fmt.Sprint(i), key} }
+		if !names[r.Listener] {
+			bad(at("listener"), "unknown listener %q", r.Listener)
+		}
+		if _, err := regexp.Compile(r.Match); err != nil {
+			bad(at("match"), "bad regexp %q: %v", r.Match, err)
+		}
+		switch {
+		case r.Reject && r.Pool != "":
+			bad(at("pool"), "a rule either rejects or names a pool, not both")
+		case !r.Reject && r.Pool == "":
+			bad(at("pool"), "a rule needs pool = \"NAME\" or reject = true")
+		case r.Pool != "":
+			if _, ok := c.Pools[r.Pool]; !ok {
+				bad(at("pool"), "unknown pool %q", r.Pool)
+			}
+		}
+	}
+	pools := make([]string, 0, len(c.Pools))
+	for name := range c.Pools {
+		pools = append(pools, name)
+	}
+	sort.Strings(pools)
+	for _, name := range pools {
+		p := c.Pools[name]
+		at := func(key string) []string { return []string{"pools", name, key} }
+		if strings.ContainsAny(name, "/ ") || name == "" || slices.Contains(reservedPoolNames, name) {
+			bad([]string{"pools", name}, "pool name %q is reserved or contains '/' or a space", name)
+		}
+		servers, err := parseServers(p.Servers)
+		if err != nil {
+			bad(at("servers"), "%v", err)
+		}
+		if len(servers) == 0 && p.Serverset == "" {
+			bad(at("servers"), "pool has neither servers nor a serverset")
+		}
+		if p.Serverset != "" && len(c.ZooKeeper.Servers) == 0 {
+			bad(at("serverset"), "needs [zookeeper] servers")
+		}
+		if err := p.PoolConfig.Validate(); err != nil {
+			bad([]string{"pools", name}, "%v", err)
+		}
+		if err := p.Config.Validate(); err != nil {
+			bad([]string{"pools", name}, "%v", err)
+		}
+		var ringErr error
+		if len(servers) > 0 {
+			_, ringErr = hashring.New(p.ringConfig(false), ringMembers(servers))
+		} else {
+			ringErr = p.ringConfig(false).Validate(-1)
+		}
+		if ringErr != nil {
+			bad(at(ringErrorKey(ringErr)), "%v", ringErr)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid config: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// ringErrorKey names the pool key a hashring error is about, so the error
+// can point at its line.
+func ringErrorKey(err error) string {
+	msg := err.Error()
+	for _, key := range []string{"compat", "replication", "diverse_replicas", "partitions", "hasher"} {
+		if strings.Contains(msg, "validate "+key) {
+			return key
+		}
+	}
+	if strings.Contains(msg, "member") || strings.Contains(msg, "instance") {
+		return "servers"
+	}
+	return "hasher"
+}
+
+// reservedPoolNames would shadow admin endpoints.
+var reservedPoolNames = []string{"debug", "metrics", "stats", "ops", "hashcheck", "pools"}
+
+func (p PoolConfig) ringConfig(clamp bool) hashring.Config {
+	return hashring.Config{
+		Hasher:          p.Hasher,
+		Compat:          p.Compat,
+		Replication:     p.Replication,
+		DiverseReplicas: p.DiverseReplicas,
+		Partitions:      p.Partitions,
+		Clamp:           clamp,
+	}
+}
+
+func parseServers(ss []string) ([]discovery.Server, error) {
+	out := make([]discovery.Server, 0, len(ss))
+	seen := map[string]bool{}
+	for _, s := range ss {
+		srv, err := discovery.ParseServer(s)
+		if err != nil {
+			return nil, err
+		}
+		if seen[srv.ID()] {
+			return nil, fmt.Errorf("server %q is listed twice", s)
+		}
+		seen[srv.ID()] = true
+		out = append(out, srv)
+	}
+	return out, nil
+}
+
+func ringMembers(servers []discovery.Server) []hashring.Member {
+	m := make([]hashring.Member, len(servers))
+	for i, s := range servers {
+		m[i] = hashring.Member{Host: s.Host, Port: s.Port, Instance: s.Instance}
+	}
+	return m
+}
+
+// parseListen splits a listener URL into its scheme and address.
+func parseListen(s string) (scheme, addr string, err error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", "", fmt.Errorf("failed to parse listen %q: %w", s, err)
+	}
+	switch u.Scheme {
+	case "tcp", "udp", "http":
+		if u.Host == "" || u.Port() == "" {
+			return "", "", fmt.Errorf("listen %q: want %s://host:port", s, u.Scheme)
+		}
+		return u.Scheme, u.Host, nil
+	case "unix":
+		if u.Path == "" {
+			return "", "", fmt.Errorf("listen %q: want unix:///path/to/socket", s)
+		}
+		return u.Scheme, u.Path, nil
+	}
+	return "", "", fmt.Errorf("listen %q: unknown scheme (want tcp://, udp://, unix:// or http://)", s)
+}

@@ -1,0 +1,77 @@
+package proxy
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestIssueConfigShapeLoads(t *testing.T) {
+	cfg, err := LoadConfig([]byte(`
+[admin]
+listen = "127.0.0.1:6061"
+
+[[listeners]]
+name = "graphite"
+listen = "tcp://127.0.0.1:2003"
+format = "graphite"
+pool = "carbon"
+
+[[rules]]
+listener = "graphite"
+match = '^test\.'
+reject = true
+
+[pools.carbon]
+hasher = "carbon_ch"
+compat = "carbon-c-relay"
+replication = 1
+servers = ["127.0.2.1:2003=a", "tcp://127.0.2.2:2003"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Pools["carbon"]
+	if p.QueueBytes != 64<<20 {
+		t.Errorf("queue_bytes default = %v, want 64MiB", p.QueueBytes)
+	}
+	if cfg.Listeners[0].MaxLine != 16<<10 {
+		t.Errorf("max_line default = %v, want 16KiB", cfg.Listeners[0].MaxLine)
+	}
+}
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("embedded defaults refused: %v", err)
+	}
+}
+
+func TestBadConfigNamesKeyAndLine(t *testing.T) {
+	base := "[[listeners]]\nname = \"in\"\nlisten = \"tcp://127.0.0.1:0\"\npool = \"carbon\"\n\n[pools.carbon]\nservers = [\"127.0.0.1:2003\"]\n"
+	for _, tc := range []struct {
+		name, doc string
+		want      []string
+	}{
+		{"unknown key", base + "hashr = \"carbon_ch\"\n", []string{"line 8", "pools.carbon.hashr"}},
+		{"unknown hasher", strings.Replace(base, "[pools.carbon]\n", "[pools.carbon]\nhasher = \"nope\"\n", 1), []string{"line 7", "pools.carbon.hasher", "nope"}},
+		{"bad server", strings.Replace(base, "127.0.0.1:2003", "127.0.0.1", 1), []string{"line 7", "pools.carbon.servers", "127.0.0.1"}},
+		{"unknown pool", strings.Replace(base, "pool = \"carbon\"", "pool = \"carbn\"", 1), []string{"line 4", "listeners.0.pool", "carbn"}},
+		{"bad listen", strings.Replace(base, "tcp://127.0.0.1:0", "sctp://x:1", 1), []string{"line 3", "listeners.0.listen", "sctp"}},
+		{"bad format", strings.Replace(base, "pool = \"carbon\"\n", "pool = \"carbon\"\nformat = \"json\"\n", 1), []string{"line 5", "listeners.0.format", "json"}},
+		{"bad duration", base + "flush_interval = \"soon\"\n", []string{"line 8", "soon"}},
+		{"replication above members", base + "replication = 3\n", []string{"line 8", "pools.carbon.replication"}},
+		{"rule without action", base + "\n[[rules]]\nlistener = \"in\"\nmatch = \"x\"\n", []string{"rules.0.pool"}},
+		{"rule bad regexp", base + "\n[[rules]]\nlistener = \"in\"\nmatch = \"(\"\nreject = true\n", []string{"line 11", "rules.0.match"}},
+		{"serverset without zookeeper", base + "serverset = \"/discovery/x\"\n", []string{"line 8", "pools.carbon.serverset"}},
+	} {
+		_, err := LoadConfig([]byte(tc.doc))
+		if err == nil {
+			t.Errorf("%s: config accepted:\n%s", tc.name, tc.doc)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not mention %q", tc.name, err, w)
+			}
+		}
+	}
+}

@@ -1,0 +1,229 @@
+package proxy
+
+import (
+	"regexp"
+
+	"ringrelay/proxy/backend"
+	"ringrelay/proxy/line"
+)
+
+// rule is a compiled pre-routing rule.
+type rule struct {
+	re     *regexp.Regexp
+	pool   *Pool // nil with reject
+	reject bool
+}
+
+// route is what a listener needs to route its lines; it is immutable.
+type route struct {
+	listener string
+	format   line.Format
+	rewriter line.Rewriter // nil when lines are forwarded as read
+	// keyRewriter, when the format has it, extracts the key and rewrites the
+	// line in one pass.
+	keyRewriter line.KeyRewriter
+	pool     *Pool
+	rules    []rule
+	metrics  *listenerMetrics
+	npools   int
+	maxLine  int
+}
+
+// batchFlushBytes is the size at which a per-backend batch is handed to its
+// queue before the end of the read block. It is also the granularity of
+// queue_full drops (a batch is taken or dropped whole).
+const batchFlushBytes = 16 << 10
+
+type batch struct {
+	b   *backend.Backend
+	buf []byte
+	n   int
+}
+
+// dispatcher routes the lines of one connection (or datagram reader, or HTTP
+// request). It is owned by a single goroutine. Lines are appended to
+// per-backend batches and handed to the backend queues once per read block
+// (flush), so the per-line cost is a hash, a lookup and an append: no lock,
+// no channel send, no allocation. Counters are kept locally and added to
+// Prometheus on flush.
+type dispatcher struct {
+	r *route
+
+	scratch []byte // key rewritten by the format
+	out     []byte // line rewritten by the format
+	idx     []int
+
+	batches map[*backend.Backend]*batch
+	active  []*batch
+	free    []*batch
+
+	in, rejected uint64
+	invalid      [256]uint64
+	routed       []uint64 // per pool index
+	noMembers    []uint64
+	pools        []*Pool
+}
+
+func newDispatcher(r *route) *dispatcher {
+	return &dispatcher{
+		r:       r,
+		// Keys and rewritten lines are never longer than a line, so these
+		// never grow on the hot path.
+		scratch: make([]byte, 0, r.maxLine),
+		out:     make([]byte, 0, r.maxLine+64),
+		idx:     make([]int, 0, 8),
+		batches: map[*backend.Backend]*batch{},
+		routed:  make([]uint64, r.npools),
+		pools:   make([]*Pool, r.npools),
+	}
+}
+
+// decide is the one routing decision shared by live traffic and `relay
+// route`: key extraction, rules, ring lookup. ok is false when the line is
+// not forwarded (the reason is already counted). The returned slices are
+// views valid until the next call.
+func (d *dispatcher) decide(ln []byte) (p *Pool, st *poolState, idx []int, out []byte, ok bool) {
+	var key []byte
+	var why line.Reason
+	if d.r.keyRewriter != nil {
+		key, out, why = d.r.keyRewriter.KeyRewrite(d.out[:0], ln)
+	} else {
+		key, why = d.r.format.Key(d.scratch[:0], ln)
+		out = ln
+	}
+	if why != line.OK {
+		if why != line.Empty {
+			d.in++
+			d.invalid[why]++
+		}
+		return nil, nil, nil, nil, false
+	}
+	d.in++
+	p = d.r.pool
+	for i := range d.r.rules {
+		if d.r.rules[i].re.Match(key) {
+			if d.r.rules[i].reject {
+				d.rejected++
+				return nil, nil, nil, nil, false
+			}
+			p = d.r.rules[i].pool
+			break
+		}
+	}
+	st, d.idx, _ = p.lookup(key, d.idx)
+	if len(d.idx) == 0 {
+		d.countNoMembers(p)
+		return nil, nil, nil, nil, false
+	}
+	if d.r.rewriter != nil && d.r.keyRewriter == nil {
+		d.out = d.r.rewriter.Rewrite(d.out[:0], ln)
+		out = d.out
+	}
+	return p, st, d.idx, out, true
+}
+
+// line routes one line (without its newline) into the batches.
+func (d *dispatcher) line(ln []byte) {
+	p, st, idx, out, ok := d.decide(ln)
+	if !ok {
+		return
+	}
+	for _, i := range idx {
+		b := st.backends[i]
+		bt := d.batches[b]
+		if bt == nil {
+			bt = d.newBatch(b)
+		}
+		if bt.n == 0 {
+			d.active = append(d.active, bt)
+		}
+		bt.buf = append(bt.buf, out...)
+		bt.buf = append(bt.buf, '\n')
+		bt.n++
+		if len(bt.buf) >= batchFlushBytes {
+			bt.b.Enqueue(bt.buf, bt.n)
+			bt.buf, bt.n = bt.buf[:0], 0
+			// It stays in active with n == 0; flush skips it.
+		}
+	}
+	d.routed[p.index] += uint64(len(idx))
+	d.pools[p.index] = p
+}
+
+func (d *dispatcher) newBatch(b *backend.Backend) *batch {
+	var bt *batch
+	if n := len(d.free); n > 0 {
+		bt, d.free = d.free[n-1], d.free[:n-1]
+		bt.b = b
+	} else {
+		bt = &batch{b: b, buf: make([]byte, 0, 16<<10)}
+	}
+	d.batches[b] = bt
+	return bt
+}
+
+func (d *dispatcher) countNoMembers(p *Pool) {
+	if len(d.noMembers) == 0 {
+		d.noMembers = make([]uint64, len(d.routed))
+	}
+	d.noMembers[p.index]++
+	d.pools[p.index] = p
+}
+
+// block routes every line of a block of complete lines.
+func (d *dispatcher) block(blk []byte) {
+	for len(blk) > 0 {
+		var ln []byte
+		ln, blk = line.Cut(blk)
+		d.line(ln)
+	}
+}
+
+// flush hands every pending batch to its backend queue and publishes the
+// local counters.
+func (d *dispatcher) flush() {
+	for _, bt := range d.active {
+		if bt.n > 0 {
+			bt.b.Enqueue(bt.buf, bt.n)
+			bt.buf, bt.n = bt.buf[:0], 0
+		}
+	}
+	d.active = d.active[:0]
+	// Forget batches of backends that may have been retired, so the map
+	// does not pin them; the batch buffers are kept for reuse.
+	if len(d.batches) > 64 {
+		for b, bt := range d.batches {
+			bt.b = nil
+			d.free = append(d.free, bt)
+			delete(d.batches, b)
+		}
+	}
+	m := d.r.metrics
+	if d.in > 0 {
+		m.in.Add(float64(d.in))
+		d.in = 0
+	}
+	if d.rejected > 0 {
+		m.rejected.Add(float64(d.rejected))
+		d.rejected = 0
+	}
+	for _, r := range line.Reasons() {
+		if d.invalid[r] > 0 {
+			m.invalid[r].Add(float64(d.invalid[r]))
+			d.invalid[r] = 0
+		}
+	}
+	for i, p := range d.pools {
+		if p == nil {
+			continue
+		}
+		if d.routed[i] > 0 {
+			p.metrics.routed.Add(float64(d.routed[i]))
+			d.routed[i] = 0
+		}
+		if len(d.noMembers) > 0 && d.noMembers[i] > 0 {
+			p.metrics.noMembers.Add(float64(d.noMembers[i]))
+			d.noMembers[i] = 0
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+
+	"ringrelay/proxy/line"
+)
+
+// RouteTest is `relay route`: like carbon-c-relay's -t, it reads lines from
+// in and writes, for each, `key<TAB>server[,server...]` to out: the servers
+// as written in the config, replicas in the order the ring picks them. It
+// runs each line through the same decision live traffic takes (format key,
+// ring lookup) on a relay built with NoBackends. A bare key (no value) is
+// accepted and completed with a dummy value for the format, as carbon-c-relay's
+// test mode accepts bare names. Lines that are not routable are reported on
+// errOut with their reason.
+func (r *Relay) RouteTest(pool, format string, in io.Reader, out, errOut io.Writer) error {
+	p := r.pools[pool]
+	if p == nil {
+		return fmt.Errorf("unknown pool %q (have %s)", pool, strings.Join(r.poolNames, ", "))
+	}
+	fc := line.FormatConfig{Format: format}
+	for _, l := range r.cfg.Listeners {
+		if l.Pool == pool && (format == "" || l.Format == format) {
+			fc = l.FormatConfig
+			break
+		}
+	}
+	if fc.Format == "" {
+		fc.Format = "graphite"
+	}
+	f, err := line.NewFormat(fc)
+	if err != nil {
+		return err
+	}
+	rt := &route{listener: "route", format: f, pool: p, metrics: r.metrics.listener("route"), npools: len(r.poolNames), maxLine: 1 << 20}
+	d := newDispatcher(rt)
+	var filler []byte
+	switch fc.Format {
+	case "graphite":
+		filler = []byte(" 1 0")
+	case "statsd":
+		filler = []byte(":1|c")
+	}
+	w := bufio.NewWriter(out)
+	defer w.Flush()
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var full []byte
+	for n := 1; sc.Scan(); n++ {
+		ln := bytes.TrimRight(sc.Bytes(), "\r")
+		if len(ln) == 0 {
+			continue
+		}
+		if filler != nil && !bytes.ContainsAny(ln, string(filler[:1])) {
+			full = append(append(full[:0], ln...), filler...)
+			ln = full
+		}
+		key, why := f.Key(d.scratch[:0], ln)
+		if why != line.OK {
+			fmt.Fprintf(errOut, "line %d: %q: invalid (%s)\n", n, ln, why)
+			continue
+		}
+		key = append([]byte(nil), key...)
+		_, st, idx, _, ok := d.decide(ln)
+		if !ok {
+			fmt.Fprintf(errOut, "line %d: %q: pool %q has no members\n", n, ln, pool)
+			continue
+		}
+		w.Write(key)
+		w.WriteByte('\t')
+		for i, j := range idx {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			w.WriteString(st.servers[j].Display())
+		}
+		w.WriteByte('\n')
+	}
+	return sc.Err()
+}
