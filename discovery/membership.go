@@ -332,7 +332,10 @@ func (m *Membership) update(f func() bool) {
 }
 
 func sameServers(a, b []Server) bool {
-	return slices.EqualFunc(a, b, func(x, y Server) bool { return x.ID() == y.ID() })
+	// Field equality is ID equality, without building the strings.
+	return slices.EqualFunc(a, b, func(x, y Server) bool {
+		return x.Proto == y.Proto && x.Host == y.Host && x.Port == y.Port && x.Instance == y.Instance
+	})
 }
 
 // SortServers returns a sorted copy of servers without duplicate IDs, in

@@ -412,16 +412,29 @@ func (pw *poolWatcher) failed(err error) {
 func (pw *poolWatcher) sync(ctx context.Context, conn *zk.Conn) (<-chan zk.Event, error) {
 	start := time.Now()
 	p := pw.cfg.Serverset
-	children, _, watch, err := conn.ChildrenW(p)
-	if errors.Is(err, zk.ErrNoNode) {
-		// Watch for the path to appear; until then the serverset is empty
-		// (EmptyHold guards the ring against a mistakenly deleted path).
-		var ok bool
-		ok, _, watch, err = conn.ExistsW(p)
-		if err == nil && ok {
-			return nil, fmt.Errorf("failed to list serverset %q: it appeared while being watched", p)
+	// Every call re-arms the children watch, also when the previous one is
+	// still armed: watches can be lost on reconnect without notice, so a
+	// resync must not trust them. (The client keeps one channel per call
+	// until the next event on the path; that is one per resync interval.)
+	var (
+		children []string
+		watch    <-chan zk.Event
+		err      error
+	)
+	for attempt := 0; attempt < 3; attempt++ {
+		children, _, watch, err = conn.ChildrenW(p)
+		if !errors.Is(err, zk.ErrNoNode) {
+			break
 		}
+		// No serverset yet: watch for it to appear. Until then it is empty
+		// (EmptyHold guards the ring against a mistakenly deleted path).
+		var exists bool
+		exists, _, watch, err = conn.ExistsW(p)
 		children = nil
+		if err != nil || !exists {
+			break
+		}
+		// It appeared between the two calls: list again.
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to list serverset %q: %w", p, err)
@@ -537,7 +550,11 @@ func (pw *poolWatcher) build(children []string) (servers []Server, skipped, dups
 		seq int64
 		srv Server
 	}
-	byAddr := map[string]cand{}
+	type addrKey struct {
+		host string
+		port int
+	}
+	byAddr := map[addrKey]cand{}
 	for _, name := range children {
 		cm, ok := pw.cache[name]
 		if !ok {
@@ -547,7 +564,7 @@ func (pw *poolWatcher) build(children []string) (servers []Server, skipped, dups
 			skipped++
 			continue
 		}
-		addr := cm.server.Addr()
+		addr := addrKey{cm.server.Host, cm.server.Port}
 		if old, ok := byAddr[addr]; ok {
 			dups++
 			if old.seq > cm.seq {
@@ -567,7 +584,7 @@ func (pw *poolWatcher) build(children []string) (servers []Server, skipped, dups
 				delete(byAddr, addr)
 				continue
 			}
-			delete(byAddr, old.srv.Addr())
+			delete(byAddr, addrKey{old.srv.Host, old.srv.Port})
 		}
 		byInstance[c.srv.Instance] = c
 	}
