@@ -3,4 +3,41 @@
 // registrar, and the membership policy that merges static servers, the
 // serverset and the HTTP add/purge overlay. It knows nothing of rings or
 // connections (it must not import proxy or hashring).
+//
+// Files:
+//   - server.go: Server and ParseServer (the relay's server strings).
+//   - member.go: MemberData (writer, byte-compatible with Finagle's Gson
+//     codec) and ParseMember (lenient reader, as Finagle's Entry.scala).
+//   - config.go: ZooKeeperConfig ([zookeeper]) and PoolConfig (the
+//     discovery keys of [pools.NAME], embedded by proxy), PoolConfig.Select.
+//   - membership.go: Membership, the per-pool policy (debounce, remove
+//     delay, empty hold, last known good, static fallback, HTTP overlay).
+//   - watcher.go: Discovery, one ZooKeeper session following every pool's
+//     serverset and feeding its Membership.
+//   - check.go, registrar.go: health checks, rise/fall, and the Registrar
+//     behind cmd/serverset-register.
+//   - metrics.go: NewMetrics (relay side); NewRegistrarMetrics is in
+//     registrar.go.
+//
+// Choices where the spec (../shared/research/serversets-cadent.md §5) left
+// room or where this package differs from it:
+//   - A missing serverset path is an empty serverset; EmptyHold (default
+//     30 s) is the grace of W1 before a ring is emptied.
+//   - The first successful sync replaces the static servers at once (no
+//     debounce); later changes use a fixed window from the first change
+//     (not one that each change extends), so a removal reaches the ring at
+//     most Debounce after it is seen.
+//   - When several members announce one address, or (with instance_from)
+//     one instance, the newest registration wins: a backend that
+//     re-registered is the live one, the older node belongs to an expiring
+//     session.
+//   - Reconnect backoff is go-zookeeper's (one pass over the servers, then
+//     1 s), not a jittered exponential one (E2); failed syncs back off
+//     100 ms..10 s with jitter and retry at once on reconnect.
+//   - With digest auth, members get all rights for the creator and read for
+//     everyone. ZooKeeper checks delete rights on the parent, which is
+//     created open as Finagle does, so the ACL guards a member's data and
+//     ACL, not its deletion.
+//   - There is no persisted last-known-good file (O2): a relay restarted
+//     while ZooKeeper is down uses its static servers.
 package discovery
