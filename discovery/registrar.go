@@ -172,7 +172,7 @@ type Registrar struct {
 	connected bool
 	node      string // our member, created in nodeSID
 	nodeSID   int64
-	uncertain int64 // session in which a create may have happened unseen
+	uncertain map[int64]bool // sessions in which a create may have happened unseen
 
 	mu sync.Mutex
 	st RegistrarStatus
@@ -323,8 +323,10 @@ func (r *Registrar) reconcile() {
 		r.log.Info("member belonged to the expired session", zap.String("member", r.node))
 		r.setNode("", 0)
 	}
-	if r.uncertain != 0 && r.uncertain != sid {
-		r.uncertain = 0
+	for u := range r.uncertain {
+		if u != sid {
+			delete(r.uncertain, u) // leftovers of an ended session vanish with it
+		}
 	}
 	defer r.publish(sid)
 	if !r.health.Healthy() {
@@ -338,9 +340,9 @@ func (r *Registrar) reconcile() {
 			r.met.deregistrations.Inc()
 			r.setNode("", 0)
 		}
-		if r.uncertain == sid {
+		if r.uncertain[sid] {
 			if _, err := r.adopt(sid, false); err == nil {
-				r.uncertain = 0
+				delete(r.uncertain, sid)
 			}
 		}
 		return
@@ -356,17 +358,29 @@ func (r *Registrar) reconcile() {
 		r.log.Warn("member vanished or is not ours; re-joining", zap.String("member", r.node))
 		r.setNode("", 0)
 	}
-	if r.uncertain == sid {
+	if r.uncertain[sid] {
 		found, err := r.adopt(sid, true)
 		if err != nil {
 			return
 		}
-		r.uncertain = 0
+		delete(r.uncertain, sid)
 		if found {
 			return
 		}
 	}
 	r.create(sid)
+}
+
+// markUncertain records that a create may have happened unseen in sid or
+// in the session the client has now.
+func (r *Registrar) markUncertain(sid int64) {
+	if r.uncertain == nil {
+		r.uncertain = map[int64]bool{}
+	}
+	r.uncertain[sid] = true
+	if cur := r.conn.SessionID(); cur != 0 {
+		r.uncertain[cur] = true
+	}
 }
 
 func (r *Registrar) create(sid int64) {
@@ -381,18 +395,27 @@ func (r *Registrar) create(sid int64) {
 		switch {
 		case errors.Is(err, zk.ErrNoAuth), errors.Is(err, zk.ErrInvalidACL), errors.Is(err, zk.ErrNoChildrenForEphemerals):
 		default:
-			r.uncertain = sid // the create may have reached the server
+			// The create may have reached the server, in the session it
+			// started in or (queued while disconnected) in the next one.
+			r.markUncertain(sid)
 		}
 		r.log.Warn("failed to create member; will retry", zap.Error(err))
 		return
 	}
-	// Learn the owner from the server rather than assuming the session.
+	// Learn the owner from the server rather than assuming the session: a
+	// request queued while disconnected runs in whatever session follows.
 	ok, stat, err := r.conn.Exists(p)
-	if err != nil || !ok || stat.EphemeralOwner != sid {
-		r.uncertain = sid
+	if err != nil || !ok {
+		r.markUncertain(sid)
 		r.log.Warn("created member but could not confirm its owner; will check", zap.String("member", p), zap.Error(err))
 		return
 	}
+	if cur := r.conn.SessionID(); stat.EphemeralOwner != cur {
+		r.log.Warn("created member in a session that has ended; it will vanish", zap.String("member", p),
+			zap.String("owner", sessionHex(stat.EphemeralOwner)), zap.String("session", sessionHex(cur)))
+		return
+	}
+	sid = stat.EphemeralOwner
 	r.setNode(p, sid)
 	r.met.registrations.Inc()
 	r.log.Info("member created", zap.String("member", p), zap.String("session", sessionHex(sid)))

@@ -41,7 +41,8 @@ func testRegistrarCorners(t *testing.T, zks *zktest.Server, admin *zk.Conn) {
 			b := addMember(t, r.conn, ss, string(r.data))
 			other := addMember(t, r.conn, ss, memberJSON("127.0.0.1", 7101, ""))
 			foreign := addMember(t, admin, ss, string(r.data))
-			r.lastSID, r.uncertain = sid, sid
+			r.lastSID = sid
+			r.markUncertain(sid)
 			r.health.Observe(healthy)
 			r.reconcile()
 			nodes := memberNodes(t, admin, ss)
