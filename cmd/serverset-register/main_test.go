@@ -140,9 +140,10 @@ func TestRunBadFlags(t *testing.T) {
 	}
 }
 
-// TestSIGTERM builds the binary and checks that SIGTERM removes the member
-// at once (not after the session timeout) and exits 0.
-func TestSIGTERM(t *testing.T) {
+// TestBinary builds the binary and runs it as a process: SIGTERM removes
+// the member at once (not after the session timeout) and exits 0; a freeze
+// past the session timeout (kill -STOP/-CONT) ends with exactly one member.
+func TestBinary(t *testing.T) {
 	zks := zktest.Start(t, zktest.WithMaxSessionTimeout(30*time.Second))
 	bin := filepath.Join(t.TempDir(), "serverset-register")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -150,46 +151,80 @@ func TestSIGTERM(t *testing.T) {
 	}
 	b := backend(t)
 	defer b.Close()
-	const path = "/discovery/test/sigterm"
-	cmd := exec.Command(bin, "-zk", zks.Addr(), "-path", path, "-host", "127.0.0.1",
-		"-port", strconv.Itoa(b.Addr().(*net.TCPAddr).Port), "-check", "tcp://"+b.Addr().String(),
-		"-interval", "100ms", "-rise", "1", "-session-timeout", "20s")
-	var logs bytes.Buffer // read only after the process exited
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	admin := adminConn(t, zks.Addr())
+	start := func(t *testing.T, path, session string) (*exec.Cmd, chan error) {
+		cmd := exec.Command(bin, "-zk", zks.Addr(), "-path", path, "-host", "127.0.0.1",
+			"-port", strconv.Itoa(b.Addr().(*net.TCPAddr).Port), "-check", "tcp://"+b.Addr().String(),
+			"-interval", "100ms", "-rise", "1", "-session-timeout", session)
+		var logs bytes.Buffer // read only after the process exited
+		cmd.Stderr = &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() {
+			_ = cmd.Process.Signal(syscall.SIGCONT)
+			_ = cmd.Process.Kill()
+			err := <-exited
+			exited <- err
+			if t.Failed() {
+				t.Logf("serverset-register logs:\n%s", logs.String())
+			}
+		})
+		return cmd, exited
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("serverset-register logs:\n%s", logs.String())
+	sigterm := func(t *testing.T, cmd *exec.Cmd, exited chan error) time.Duration {
+		begin := time.Now()
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			if err != nil {
+				t.Errorf("exit after SIGTERM: %v, want status 0", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("still running 5s after SIGTERM")
+		}
+		return time.Since(begin)
+	}
+
+	t.Run("SIGTERM leaves at once", func(t *testing.T) {
+		const path = "/discovery/test/sigterm"
+		cmd, exited := start(t, path, "20s")
+		waitMembers(t, admin, path, 1)
+		took := sigterm(t, cmd, exited)
+		children, _, err := admin.Children(path)
+		if err != nil || len(children) != 0 {
+			t.Errorf("after exit: children %v, %v; want none (session timeout is 20s, so it must have left itself)", children, err)
+		}
+		t.Logf("SIGTERM -> exited with the member gone in %v", took)
+		if took > 2*time.Second {
+			t.Errorf("SIGTERM took %v; want it at once", took)
 		}
 	})
-	admin := adminConn(t, zks.Addr())
-	waitMembers(t, admin, path, 1)
-	start := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v, want status 0", err)
+
+	t.Run("freeze past the session timeout", func(t *testing.T) {
+		const path = "/discovery/test/freeze"
+		cmd, exited := start(t, path, "1s")
+		before := waitMembers(t, admin, path, 1)
+		if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("still running 5s after SIGTERM")
-	}
-	took := time.Since(start)
-	children, _, err := admin.Children(path)
-	if err != nil || len(children) != 0 {
-		t.Errorf("after exit: children %v, %v; want none (session timeout is 20s, so it must have left itself)", children, err)
-	}
-	t.Logf("SIGTERM -> exited with the member gone in %v", took)
-	if took > 2*time.Second {
-		t.Errorf("SIGTERM took %v; want it at once", took)
-	}
+		waitMembers(t, admin, path, 0) // the server expired the frozen session
+		if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		after := waitMembers(t, admin, path, 1)
+		if after[0] == before[0] {
+			t.Errorf("member %s after the freeze is the old one; want a new member", after[0])
+		}
+		time.Sleep(time.Second) // several check intervals: no second member may appear
+		if again := waitMembers(t, admin, path, 1); again[0] != after[0] {
+			t.Errorf("member changed from %s to %s without a new expiry", after[0], again[0])
+		}
+		sigterm(t, cmd, exited)
+	})
 }
