@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -101,25 +100,72 @@ func newLogger(level string) (*zap.Logger, error) {
 
 // serve runs the relay until SIGTERM or SIGINT, then drains and exits 0.
 func serve(cfg proxy.Config, path string, log *zap.Logger) int {
-	r, err := proxy.New(proxy.Options{Config: cfg, Logger: log})
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sig)
+	return serveSignals(cfg, path, log, sig, nil)
+}
+
+// serveSignals runs the relay on cfg and acts on signals: SIGHUP reloads
+// the config file (a bad one is refused and logged, the running relay
+// keeps going; a good one replaces the relay: the old one drains within its
+// shutdown_timeout, then the new one binds), SIGTERM/SIGINT stop. started,
+// when not nil, receives each relay once it is serving (tests use it).
+func serveSignals(cfg proxy.Config, path string, log *zap.Logger, sig <-chan os.Signal, started chan<- *proxy.Relay) int {
+	r, err := startRelay(cfg, log, started)
 	if err != nil {
-		log.Error("failed to build relay", zap.Error(err))
-		return 1
-	}
-	if err := r.Start(); err != nil {
 		log.Error("failed to start relay", zap.Error(err))
 		return 1
 	}
 	log.Info("relay running", zap.String("config", displayPath(path)))
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	s := <-sig
-	signal.Stop(sig)
-	log.Info("stopping", zap.String("signal", s.String()))
-	if err := r.Shutdown(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
-		log.Warn("shutdown", zap.Error(err))
+	for s := range sig {
+		if s != syscall.SIGHUP {
+			log.Info("stopping", zap.String("signal", s.String()))
+			if err := r.Shutdown(context.Background()); err != nil {
+				log.Warn("shutdown", zap.Error(err))
+			}
+			return 0
+		}
+		if path == "" {
+			log.Warn("SIGHUP ignored: running on embedded defaults, no config file to reload")
+			continue
+		}
+		next, err := loadConfig(path)
+		if err != nil {
+			log.Error("reload refused; the running config stays", zap.Error(err))
+			continue
+		}
+		log.Info("reloading", zap.String("config", path))
+		if err := r.Shutdown(context.Background()); err != nil {
+			log.Warn("shutdown before reload", zap.Error(err))
+		}
+		if r, err = startRelay(next, log, started); err != nil {
+			// The new config validated but could not start (e.g. a port
+			// in use): go back to the one that ran.
+			log.Error("failed to start reloaded config; restarting the previous one", zap.Error(err))
+			if r, err = startRelay(cfg, log, started); err != nil {
+				log.Error("failed to restart the previous config", zap.Error(err))
+				return 1
+			}
+			continue
+		}
+		cfg = next
 	}
 	return 0
+}
+
+func startRelay(cfg proxy.Config, log *zap.Logger, started chan<- *proxy.Relay) (*proxy.Relay, error) {
+	r, err := proxy.New(proxy.Options{Config: cfg, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Start(); err != nil {
+		return nil, err
+	}
+	if started != nil {
+		started <- r
+	}
+	return r, nil
 }
 
 func runRoute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
