@@ -375,4 +375,3 @@ func (r *Relay) handlePurgeServer(w http.ResponseWriter, req *http.Request) {
 	r.log.Info("server purged over http", zap.String("pool", p.name), zap.String("server", s.Display()))
 	writeJSON(w, http.StatusOK, p.members())
 }
-

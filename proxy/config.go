@@ -22,11 +22,11 @@ type Config struct {
 	Admin AdminConfig `toml:"admin"`
 	// ShutdownTimeout bounds how long SIGTERM waits for backend queues to
 	// drain; lines still queued then are counted as dropped (shutdown).
-	ShutdownTimeout config.Duration            `toml:"shutdown_timeout"`
-	ZooKeeper       discovery.ZooKeeperConfig  `toml:"zookeeper"`
-	Listeners       []ListenerConfig           `toml:"listeners"`
-	Rules           []RuleConfig               `toml:"rules"`
-	Pools           map[string]PoolConfig      `toml:"pools"`
+	ShutdownTimeout config.Duration           `toml:"shutdown_timeout"`
+	ZooKeeper       discovery.ZooKeeperConfig `toml:"zookeeper"`
+	Listeners       []ListenerConfig          `toml:"listeners"`
+	Rules           []RuleConfig              `toml:"rules"`
+	Pools           map[string]PoolConfig     `toml:"pools"`
 }
 
 // AdminConfig is the [admin] section: the operator's HTTP endpoint.
@@ -117,11 +117,11 @@ func defaultPool(hasher string, servers ...string) PoolConfig {
 
 func poolDefaults() PoolConfig {
 	return PoolConfig{
-		Hasher:      "carbon_ch",
-		Replication: 1,
+		Hasher:        "carbon_ch",
+		Replication:   1,
 		DrainOnRemove: config.Duration{Duration: 5 * time.Second},
-		PoolConfig:  discovery.DefaultPoolConfig(),
-		Config:      backend.DefaultConfig(),
+		PoolConfig:    discovery.DefaultPoolConfig(),
+		Config:        backend.DefaultConfig(),
 	}
 }
 

@@ -22,11 +22,11 @@ type route struct {
 	// keyRewriter, when the format has it, extracts the key and rewrites the
 	// line in one pass.
 	keyRewriter line.KeyRewriter
-	pool     *Pool
-	rules    []rule
-	metrics  *listenerMetrics
-	npools   int
-	maxLine  int
+	pool        *Pool
+	rules       []rule
+	metrics     *listenerMetrics
+	npools      int
+	maxLine     int
 }
 
 // batchFlushBytes is the size at which a per-backend batch is handed to its
@@ -66,7 +66,7 @@ type dispatcher struct {
 
 func newDispatcher(r *route) *dispatcher {
 	return &dispatcher{
-		r:       r,
+		r: r,
 		// Keys and rewritten lines are never longer than a line, so these
 		// never grow on the hot path.
 		scratch: make([]byte, 0, r.maxLine),

@@ -20,14 +20,14 @@ import (
 // (no line is lost or reordered); new ones are started; removed ones get a
 // bounded time to drain and their leftovers are counted as backend_gone.
 type Pool struct {
-	name    string
-	index   int // position in the relay's pool list
+	name       string
+	index      int  // position in the relay's pool list
 	noBackends bool // route-only: rings without connections
-	cfg     PoolConfig
-	static  []discovery.Server
-	log     *zap.Logger
-	metrics *poolMetrics
-	bmet    *backend.Metrics
+	cfg        PoolConfig
+	static     []discovery.Server
+	log        *zap.Logger
+	metrics    *poolMetrics
+	bmet       *backend.Metrics
 
 	// Membership feeds rebuild; it is the pool's source of truth.
 	Membership *discovery.Membership
@@ -54,9 +54,9 @@ type poolOptions struct {
 	Name       string
 	Index      int
 	NoBackends bool
-	Config  PoolConfig
-	Logger  *zap.Logger
-	Metrics *Metrics
+	Config     PoolConfig
+	Logger     *zap.Logger
+	Metrics    *Metrics
 }
 
 func newPool(o poolOptions) (*Pool, error) {
@@ -65,15 +65,15 @@ func newPool(o poolOptions) (*Pool, error) {
 		return nil, err
 	}
 	p := &Pool{
-		name:     o.Name,
-		index:    o.Index,
+		name:       o.Name,
+		index:      o.Index,
 		noBackends: o.NoBackends,
-		cfg:      o.Config,
-		static:   static,
-		log:      o.Logger.Named("pool").With(zap.String("pool", o.Name)),
-		metrics:  o.Metrics.pool(o.Name),
-		bmet:     o.Metrics.Backend,
-		backends: map[string]*backend.Backend{},
+		cfg:        o.Config,
+		static:     static,
+		log:        o.Logger.Named("pool").With(zap.String("pool", o.Name)),
+		metrics:    o.Metrics.pool(o.Name),
+		bmet:       o.Metrics.Backend,
+		backends:   map[string]*backend.Backend{},
 	}
 	p.Membership = discovery.NewMembership(discovery.MembershipConfig{
 		Pool:       o.Name,
