@@ -1,15 +1,13 @@
 package proxy
 
 import (
-	"regexp"
-
 	"ringrelay/proxy/backend"
 	"ringrelay/proxy/line"
 )
 
 // rule is a compiled pre-routing rule.
 type rule struct {
-	re     *regexp.Regexp
+	re     *matcher
 	pool   *Pool // nil with reject
 	reject bool
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -135,7 +134,7 @@ func (r *Relay) newRoute(lc ListenerConfig) (*route, error) {
 		if rc.Listener != lc.Name {
 			continue
 		}
-		re, err := regexp.Compile(rc.Match)
+		re, err := newMatcher(rc.Match)
 		if err != nil {
 			return nil, fmt.Errorf("rule for listener %q: bad regexp %q: %w", lc.Name, rc.Match, err)
 		}
