@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pelletier/go-toml/v2"
+
 	"ringrelay/config"
 	"ringrelay/discovery"
 	"ringrelay/hashring"
@@ -142,6 +144,17 @@ func LoadConfig(data []byte) (Config, error) {
 		ShutdownTimeout: config.Duration{Duration: 10 * time.Second},
 		ZooKeeper:       discovery.DefaultZooKeeperConfig(),
 	}
+	// Pool sections are decoded into entries that already hold the
+	// defaults, so a key set to its zero value (debounce = "0s") keeps it.
+	var shape struct {
+		Pools map[string]map[string]any `toml:"pools"`
+	}
+	if toml.Unmarshal(data, &shape) == nil && len(shape.Pools) > 0 {
+		cfg.Pools = make(map[string]PoolConfig, len(shape.Pools))
+		for name := range shape.Pools {
+			cfg.Pools[name] = poolDefaults()
+		}
+	}
 	if err := config.DecodeStrict(data, &cfg); err != nil {
 		return Config{}, fmt.Errorf("failed to decode config: %w", err)
 	}
@@ -158,10 +171,6 @@ func (c *Config) fillDefaults() {
 		if c.Listeners[i].Name == "" {
 			c.Listeners[i].Name = fmt.Sprintf("listener%d", i)
 		}
-	}
-	for name, p := range c.Pools {
-		config.FillZero(&p, poolDefaults())
-		c.Pools[name] = p
 	}
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestIssueConfigShapeLoads(t *testing.T) {
@@ -31,11 +32,24 @@ servers = ["127.0.2.1:2003=a", "tcp://127.0.2.2:2003"]
 		t.Fatal(err)
 	}
 	p := cfg.Pools["carbon"]
+	if p.Debounce.Duration != time.Second || p.DrainOnRemove.Duration != 5*time.Second {
+		t.Errorf("pool defaults not applied: debounce %v, drain_on_remove %v", p.Debounce, p.DrainOnRemove)
+	}
 	if p.QueueBytes != 64<<20 {
 		t.Errorf("queue_bytes default = %v, want 64MiB", p.QueueBytes)
 	}
 	if cfg.Listeners[0].MaxLine != 16<<10 {
 		t.Errorf("max_line default = %v, want 16KiB", cfg.Listeners[0].MaxLine)
+	}
+}
+
+func TestExplicitZeroKeepsItsMeaning(t *testing.T) {
+	cfg, err := LoadConfig([]byte("[pools.a]\nservers = [\"127.0.0.1:1\"]\ndebounce = \"0s\"\nempty_hold = \"0s\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Pools["a"]; p.Debounce.Duration != 0 || p.EmptyHold.Duration != 0 || p.QueueBytes != 64<<20 {
+		t.Errorf("debounce=%v empty_hold=%v queue_bytes=%v; want the explicit zeros kept and other defaults filled", p.Debounce, p.EmptyHold, p.QueueBytes)
 	}
 }
 
