@@ -197,29 +197,31 @@ func (d *Discovery) Close() {
 	d.mu.Unlock()
 }
 
-// Status is what /pools shows about discovery.
+// Status is what /pools shows about discovery (JSON-ready).
 type Status struct {
 	// State is "disabled" (no servers), "not started", "connecting",
 	// "connected", "disconnected" or "closed".
-	State string
+	State string `json:"state"`
 	// SessionID is the current ZooKeeper session (0 without one).
-	SessionID int64
+	SessionID int64 `json:"session_id"`
 	// Pools holds every watched pool.
-	Pools map[string]PoolStatus
+	Pools map[string]PoolStatus `json:"pools"`
 }
 
 // PoolStatus is one watched pool's discovery state.
 type PoolStatus struct {
-	Serverset string
+	Serverset string `json:"serverset"`
 	// LastSync is the time of the last successful sync (zero before one).
-	LastSync time.Time
+	LastSync time.Time `json:"last_sync"`
 	// LastError is the last failed sync's error, cleared by a success.
-	LastError   string
-	LastErrorAt time.Time
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at"`
 	// Members is the number of usable members at the last sync; Skipped the
 	// member znodes that were not usable; Duplicates the usable ones that
 	// collapsed into another with the same address or instance.
-	Members, Skipped, Duplicates int
+	Members    int `json:"members"`
+	Skipped    int `json:"skipped"`
+	Duplicates int `json:"duplicates"`
 }
 
 // Status returns the connection state and every watched pool's state.
