@@ -3,6 +3,7 @@ package proxy
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"ringrelay/discovery"
 	"ringrelay/proxy/backend"
 	"ringrelay/proxy/line"
 )
@@ -23,6 +24,8 @@ type Metrics struct {
 
 	// Backend are the per-backend series, shared by every pool.
 	Backend *backend.Metrics
+	// Discovery are the membership and ZooKeeper series.
+	Discovery *discovery.Metrics
 }
 
 // NewMetrics creates the relay's series and registers them on reg.
@@ -64,7 +67,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ringrelay_pool_ring_rebuild_errors_total",
 			Help: "Membership changes whose ring could not be built (the previous ring was kept).",
 		}, []string{"pool"}),
-		Backend: backend.NewMetrics(reg),
+		Backend:   backend.NewMetrics(reg),
+		Discovery: discovery.NewMetrics(reg),
 	}
 	reg.MustRegister(m.linesIn, m.invalid, m.rejected, m.connections, m.routed,
 		m.poolDropped, m.poolMembers, m.poolRebuilds, m.poolErrors)

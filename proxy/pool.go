@@ -79,6 +79,7 @@ func newPool(o poolOptions) (*Pool, error) {
 		Pool:       o.Name,
 		Static:     static,
 		PoolConfig: o.Config.PoolConfig,
+		Metrics:    o.Metrics.Discovery,
 		OnChange:   p.rebuild,
 	})
 	p.rebuild(p.Membership.Snapshot())
@@ -155,6 +156,7 @@ func (p *Pool) lookup(key []byte, dst []int) (*poolState, []int, error) {
 
 // close drains every backend until ctx is done, then stops them.
 func (p *Pool) close(ctx context.Context) {
+	p.Membership.Stop() // no rebuild after this returns
 	p.mu.Lock()
 	p.closed = true
 	bs := p.backends

@@ -94,7 +94,7 @@ func New(o Options) (*Relay, error) {
 		r.listeners = append(r.listeners, l)
 	}
 	if len(r.cfg.ZooKeeper.Servers) > 0 && !o.NoBackends {
-		d, err := discovery.New(discovery.Options{ZooKeeper: r.cfg.ZooKeeper, Logger: log, Metrics: discovery.NewMetrics(reg)})
+		d, err := discovery.New(discovery.Options{ZooKeeper: r.cfg.ZooKeeper, Logger: log, Metrics: r.metrics.Discovery})
 		if err != nil {
 			r.closePools(context.Background())
 			return nil, fmt.Errorf("failed to set up zookeeper discovery: %w", err)
