@@ -63,6 +63,9 @@ type ccrRing struct {
 	kind  ccrKind
 	pos   []uint16 // sorted
 	owner []int32  // member index per entry
+	// start[p] is the first entry whose position is >= p (len(pos): none),
+	// i.e. the binary search precomputed; nil for rings too big for it.
+	start []uint16
 	n     int
 	repl  int
 }
@@ -153,7 +156,26 @@ func newCCRRing(kind ccrKind, members []Member, repl int) *ccrRing {
 		}
 	}
 	ring.repl = min(repl, distinctOwners(ring.owner, n))
+	ring.buildStart()
 	return ring
+}
+
+// buildStart fills the position -> first-entry table that replaces the
+// binary search of Lookup. Positions are 16 bits, so the table has 65536
+// entries; it is kept only while entry indexes fit 16 bits (rings of up to
+// 655 members), beyond which Lookup searches.
+func (r *ccrRing) buildStart() {
+	if len(r.pos) >= 1<<16 {
+		return
+	}
+	r.start = make([]uint16, 1<<16)
+	e := 0
+	for p := 0; p < 1<<16; p++ {
+		for e < len(r.pos) && int(r.pos[e]) < p {
+			e++
+		}
+		r.start[p] = uint16(e) // len(r.pos) means wrap to 0
+	}
 }
 
 // ccrMemberRanks ranks members by carbon-c-relay's tie-break after the
@@ -230,16 +252,21 @@ func (r *ccrRing) Hash(key []byte) uint64 { return uint64(ccrPos(r.kind, key)) }
 func (r *ccrRing) Lookup(key []byte, dst []int) []int {
 	dst = dst[:0]
 	p := ccrPos(r.kind, key)
-	lo, hi := 0, len(r.pos)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if r.pos[m] < p {
-			lo = m + 1
-		} else {
-			hi = m
+	var t int
+	if r.start != nil {
+		t = int(r.start[p])
+	} else {
+		lo, hi := 0, len(r.pos)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if r.pos[m] < p {
+				lo = m + 1
+			} else {
+				hi = m
+			}
 		}
+		t = lo
 	}
-	t := lo
 	for len(dst) < r.repl {
 		if t >= len(r.pos) {
 			t = 0

@@ -2,6 +2,7 @@ package hashring
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -211,6 +212,31 @@ func TestFreePositions(t *testing.T) {
 			naive[want] = true
 			if got := f.take(p); got != want {
 				t.Fatalf("kind %d: take(%d) #%d = %d, want %d", kind, p, i, got, want)
+			}
+		}
+	}
+}
+
+// TestCCRStartTableMatchesSearch pins the position table Lookup uses to the
+// binary search it replaces, for every position.
+func TestCCRStartTableMatchesSearch(t *testing.T) {
+	for _, n := range []int{1, 7, 300} {
+		members := make([]Member, n)
+		for i := range members {
+			members[i] = Member{Host: fmt.Sprintf("10.0.%d.%d", i/250, i%250), Port: 2003}
+		}
+		ring, err := New(Config{Hasher: CarbonCH}, members)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := ring.(*ccrRing)
+		if r.start == nil {
+			t.Fatalf("%d members: no start table", n)
+		}
+		for p := 0; p < 1<<16; p++ {
+			want := sort.Search(len(r.pos), func(i int) bool { return int(r.pos[i]) >= p })
+			if got := int(r.start[p]); got != want {
+				t.Fatalf("%d members, position %d: table says entry %d, search %d", n, p, got, want)
 			}
 		}
 	}
