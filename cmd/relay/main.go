@@ -18,6 +18,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"ringrelay/proxy"
 )
@@ -95,6 +96,7 @@ func newLogger(level string) (*zap.Logger, error) {
 	}
 	zc.Encoding = "console"
 	zc.EncoderConfig.EncodeTime = zapISO8601
+	zc.EncoderConfig.EncodeDuration = zapcore.StringDurationEncoder
 	return zc.Build()
 }
 
