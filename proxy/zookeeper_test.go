@@ -425,11 +425,14 @@ func TestZooKeeperOutageKeepsRouting(t *testing.T) {
 	doomed := zkClient(t, zks.Addr(), time.Second) // a short session: it expires soon after the restart
 	register(t, doomed, zkSS, m)
 
-	r := startRelay(t, zkRelayConfig(zks.Addr(), zkSS, zkDebounce))
+	// empty_hold = 0: the last ring must be kept by discovery itself, not
+	// by the guard against emptying updates.
+	r := startRelay(t, zkRelayConfig(zks.Addr(), zkSS, zkDebounce)+"empty_hold = \"0s\"\n")
 	c := dial(t, "tcp", r.ListenerAddr("in"))
 	waitRing(t, r, "first sync", addrsOf(s1, s2, m))
 	routeCheck(t, c, all, []*sink{s1, s2, m}, "up", 200)
 
+	rebuilds := counterValue(r.Pool("carbon").metrics.rebuilds)
 	zks.Stop()
 	doomed.Close() // M's registering process dies while ZooKeeper is down: no delete reaches it
 	deadline := time.Now().Add(zkWait)
@@ -450,6 +453,11 @@ func TestZooKeeperOutageKeepsRouting(t *testing.T) {
 	gone := waitRing(t, r, "after ZooKeeper returned and M's session expired", addrsOf(s1, s2))
 	t.Logf("ZooKeeper restart -> M out of the ring after %v (M's session 1s, debounce %s)", gone.Sub(restarted), zkDebounce)
 	routeCheck(t, c, all, []*sink{s1, s2}, "back", 200)
+	// The outage, the reconnect and the re-list changed nothing: the one
+	// rebuild since ZooKeeper stopped is M's removal.
+	if n := counterValue(r.Pool("carbon").metrics.rebuilds) - rebuilds; n != 1 {
+		t.Errorf("%v ring rebuilds from ZooKeeper's stop to M's removal, want 1 (the removal)", n)
+	}
 	waitMetrics(t, r, `ringrelay_discovery_zookeeper_connected 1`,
 		`ringrelay_discovery_members{pool="carbon",source="zookeeper"} 2`)
 }
