@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -244,7 +245,12 @@ func (c Config) validate(src []byte) error {
 	sort.Strings(pools)
 	for _, name := range pools {
 		p := c.Pools[name]
-		at := func(key string) []string { return []string{"pools", name, key} }
+		at := func(key string) []string {
+			if key == "" {
+				return []string{"pools", name}
+			}
+			return []string{"pools", name, key}
+		}
 		if strings.ContainsAny(name, "/ ") || name == "" || slices.Contains(reservedPoolNames, name) {
 			bad([]string{"pools", name}, "pool name %q is reserved or contains '/' or a space", name)
 		}
@@ -258,11 +264,14 @@ func (c Config) validate(src []byte) error {
 		if p.Serverset != "" && len(c.ZooKeeper.Servers) == 0 {
 			bad(at("serverset"), "needs [zookeeper] servers")
 		}
-		if err := p.PoolConfig.Validate(); err != nil {
-			bad([]string{"pools", name}, "%v", err)
-		}
-		if err := p.Config.Validate(); err != nil {
-			bad([]string{"pools", name}, "%v", err)
+		for _, err := range []error{p.PoolConfig.Validate(), p.Config.Validate()} {
+			if err == nil {
+				continue
+			}
+			// Joined errors: one line each, pointed at the key it names.
+			for _, msg := range strings.Split(err.Error(), "\n") {
+				bad(at(keyNamed(msg, poolKeys)), "%s", msg)
+			}
 		}
 		var ringErr error
 		if len(servers) > 0 {
@@ -278,6 +287,60 @@ func (c Config) validate(src []byte) error {
 		return fmt.Errorf("invalid config: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// poolKeys are the TOML keys of a pool section, longest first so that
+// keyNamed prefers "udp_max_datagram" over a shorter key inside it.
+var poolKeys = tomlKeys(PoolConfig{})
+
+// tomlKeys lists the toml tags of a struct's fields, descending into
+// embedded structs, longest first.
+func tomlKeys(v any) []string {
+	var keys []string
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				walk(f.Type)
+				continue
+			}
+			if tag, _, _ := strings.Cut(f.Tag.Get("toml"), ","); tag != "" && tag != "-" {
+				keys = append(keys, tag)
+			}
+		}
+	}
+	walk(reflect.TypeOf(v))
+	sort.Slice(keys, func(i, j int) bool { return len(keys[i]) > len(keys[j]) })
+	return keys
+}
+
+// keyNamed returns the key that msg mentions first (as a whole word), or ""
+// (the section itself) when it names none.
+func keyNamed(msg string, keys []string) string {
+	best, at := "", len(msg)
+	for _, k := range keys {
+		for off := 0; ; {
+			i := strings.Index(msg[off:], k)
+			if i < 0 {
+				break
+			}
+			i += off
+			end := i + len(k)
+			if (i == 0 || !isKeyByte(msg[i-1])) && (end == len(msg) || !isKeyByte(msg[end])) {
+				if i < at {
+					best, at = k, i
+				}
+				break
+			}
+			off = end
+		}
+	}
+	return best
+}
+
+func isKeyByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
 }
 
 // ringErrorKey names the pool key a hashring error is about, so the error

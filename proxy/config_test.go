@@ -76,6 +76,8 @@ func TestBadConfigNamesKeyAndLine(t *testing.T) {
 		{"rule without action", base + "\n[[rules]]\nlistener = \"in\"\nmatch = \"x\"\n", []string{"rules.0.pool"}},
 		{"rule bad regexp", base + "\n[[rules]]\nlistener = \"in\"\nmatch = \"(\"\nreject = true\n", []string{"line 11", "rules.0.match"}},
 		{"serverset without zookeeper", base + "serverset = \"/discovery/x\"\n", []string{"line 8", "pools.carbon.serverset"}},
+		{"bad instance_from", base + "serverset = \"/d/x\"\ninstance_from = \"host\"\n\n[zookeeper]\nservers = [\"127.0.0.1:2181\"]\n", []string{"line 9", "pools.carbon.instance_from"}},
+		{"bad batch_bytes", base + "\nbatch_bytes = \"1\"\n", []string{"line 9", "pools.carbon.batch_bytes"}},
 	} {
 		_, err := LoadConfig([]byte(tc.doc))
 		if err == nil {
