@@ -60,6 +60,8 @@ type dispatcher struct {
 	routed       []uint64 // per pool index
 	noMembers    []uint64
 	pools        []*Pool
+	states       []*poolState // per pool index: the ring last routed on
+	ringChanged  bool         // a pool's ring was swapped since the last flush
 }
 
 func newDispatcher(r *route) *dispatcher {
@@ -73,6 +75,7 @@ func newDispatcher(r *route) *dispatcher {
 		batches: map[*backend.Backend]*batch{},
 		routed:  make([]uint64, r.npools),
 		pools:   make([]*Pool, r.npools),
+		states:  make([]*poolState, r.npools),
 	}
 }
 
@@ -146,6 +149,10 @@ func (d *dispatcher) line(ln []byte) {
 	}
 	d.routed[p.index] += uint64(len(idx))
 	d.pools[p.index] = p
+	if d.states[p.index] != st {
+		d.ringChanged = d.ringChanged || d.states[p.index] != nil
+		d.states[p.index] = st
+	}
 }
 
 func (d *dispatcher) newBatch(b *backend.Backend) *batch {
@@ -187,14 +194,15 @@ func (d *dispatcher) flush() {
 		}
 	}
 	d.active = d.active[:0]
-	// Forget batches of backends that may have been retired, so the map
-	// does not pin them; the batch buffers are kept for reuse.
-	if len(d.batches) > 64 {
+	// After a ring swap, forget the batches: some may belong to retired
+	// backends, which the map must not pin. The buffers are kept for reuse.
+	if d.ringChanged {
 		for b, bt := range d.batches {
 			bt.b = nil
 			d.free = append(d.free, bt)
 			delete(d.batches, b)
 		}
+		d.ringChanged = false
 	}
 	m := d.r.metrics
 	if d.in > 0 {

@@ -206,7 +206,7 @@ func (l *listener) readUDP(uc *net.UDPConn) {
 	defer l.wg.Done()
 	buf := make([]byte, 64<<10)
 	d := newDispatcher(l.route)
-	max := int(l.cfg.MaxLine)
+	maxLine := int(l.cfg.MaxLine)
 	for {
 		n, err := uc.Read(buf)
 		if n > 0 {
@@ -214,7 +214,7 @@ func (l *listener) readUDP(uc *net.UDPConn) {
 			for len(blk) > 0 {
 				var ln []byte
 				ln, blk = line.Cut(blk)
-				if len(ln) > max {
+				if len(ln) > maxLine {
 					d.in++
 					d.invalid[line.TooLong]++
 					continue

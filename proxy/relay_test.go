@@ -617,3 +617,47 @@ func TestOpsStatus(t *testing.T) {
 		t.Errorf("/ops/status = %d, want 503 while one pool is down", got)
 	}
 }
+
+// TestRingSwapMidConnection: a connection that keeps sending across a
+// membership change routes on the new ring at once, and its dispatcher lets
+// go of the removed backend.
+func TestRingSwapMidConnection(t *testing.T) {
+	a := startSink(t, "127.0.0.1:0")
+	b := startSink(t, "127.0.0.1:0")
+	servers := []string{a.addr + "=a", b.addr + "=b"}
+	r := startRelay(t, adminAndListener+poolTOML("carbon", "carbon_ch", 1, servers...))
+	d := newDispatcher(r.listeners[0].route)
+	var blk strings.Builder
+	for i := 0; i < 200; i++ {
+		fmt.Fprintf(&blk, "k.%d 1 1\n", i)
+	}
+	gotA := 0
+	for i := 0; i < 200; i++ {
+		if expected(t, "carbon_ch", 1, servers, fmt.Sprintf("k.%d", i))[0] == servers[0] {
+			gotA++
+		}
+	}
+	if gotA == 0 || gotA == 200 {
+		t.Fatalf("the ring sends %d of 200 keys to a; the test needs both members used", gotA)
+	}
+	d.block([]byte(blk.String()))
+	d.flush()
+	if got := len(a.waitLines(t, gotA)); got != gotA {
+		t.Fatalf("member a got %d lines before the swap, want %d", got, gotA)
+	}
+	p := r.Pool("carbon")
+	old := p.state.Load().backends[0]
+	srvA, _ := discovery.ParseServer(servers[0])
+	p.Membership.Purge(srvA)
+	d.block([]byte(blk.String()))
+	d.flush()
+	if _, ok := d.batches[old]; ok {
+		t.Error("dispatcher still holds a batch for the removed backend after a flush")
+	}
+	if got := b.waitLines(t, 200+(200-gotA)); len(got) != 200+(200-gotA) {
+		t.Errorf("member b got %d lines, want its %d before the swap and all 200 after", len(got), 200-gotA)
+	}
+	if got := len(a.got()); got != gotA {
+		t.Errorf("removed member a got %d lines, want only its %d from before the swap", got, gotA)
+	}
+}
