@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -53,6 +54,9 @@ type ListenerConfig struct {
 	MaxLine config.ByteSize `toml:"max_line"`
 	// ReadBuffer is the socket receive buffer (SO_RCVBUF) for udp listeners.
 	ReadBuffer config.ByteSize `toml:"read_buffer"`
+	// Readers is the number of goroutines reading a udp listener's socket
+	// (each with its own dispatcher); default: the number of CPUs, at most 4.
+	Readers int `toml:"readers"`
 }
 
 // RuleConfig is one [[rules]] entry: a pre-routing rule of a listener,
@@ -133,6 +137,7 @@ func listenerDefaults() ListenerConfig {
 		FormatConfig: line.FormatConfig{Format: "graphite"},
 		MaxLine:      16 << 10,
 		ReadBuffer:   4 << 20,
+		Readers:      min(runtime.NumCPU(), 4),
 	}
 }
 
@@ -214,6 +219,9 @@ func (c Config) validate(src []byte) error {
 		}
 		if _, err := line.NewFormat(l.FormatConfig); err != nil {
 			bad(at("format"), "%v", err)
+		}
+		if l.Readers < 1 || l.Readers > 64 {
+			bad(at("readers"), "%d is outside 1..64", l.Readers)
 		}
 		if l.MaxLine < 64 || l.MaxLine > 16<<20 {
 			bad(at("max_line"), "%s is outside 64..16MiB", l.MaxLine)

@@ -70,6 +70,7 @@ func TestBadConfigNamesKeyAndLine(t *testing.T) {
 		{"bad server", strings.Replace(base, "127.0.0.1:2003", "127.0.0.1", 1), []string{"line 7", "pools.carbon.servers", "127.0.0.1"}},
 		{"unknown pool", strings.Replace(base, "pool = \"carbon\"", "pool = \"carbn\"", 1), []string{"line 4", "listeners.0.pool", "carbn"}},
 		{"bad listen", strings.Replace(base, "tcp://127.0.0.1:0", "sctp://x:1", 1), []string{"line 3", "listeners.0.listen", "sctp"}},
+		{"udp readers out of range", strings.Replace(base, "pool = \"carbon\"\n", "pool = \"carbon\"\nreaders = 100\n", 1), []string{"line 5", "listeners.0.readers"}},
 		{"bad format", strings.Replace(base, "pool = \"carbon\"\n", "pool = \"carbon\"\nformat = \"json\"\n", 1), []string{"line 5", "listeners.0.format", "json"}},
 		{"bad duration", base + "flush_interval = \"soon\"\n", []string{"line 8", "soon"}},
 		{"replication above members", base + "replication = 3\n", []string{"line 8", "pools.carbon.replication"}},

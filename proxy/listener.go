@@ -194,14 +194,19 @@ func (l *listener) startUDP() error {
 		setReadBufferForce(uc, int(l.cfg.ReadBuffer), l.log)
 	}
 	l.pc = pc
-	l.wg.Add(1)
-	go l.readUDP(uc)
+	for range l.cfg.Readers {
+		l.wg.Add(1)
+		go l.readUDP(uc)
+	}
 	return nil
 }
 
 // readUDP reads datagrams and routes their lines. It never waits on anything
 // downstream: backend queues take batches without blocking (or drop and
-// count), so the socket is drained as fast as the CPU allows.
+// count), so the socket is drained as fast as the CPU allows. Several
+// readers share the socket (cfg.Readers), each with its own dispatcher, so
+// lines of different datagrams may be forwarded out of order, as UDP may
+// deliver them anyway.
 func (l *listener) readUDP(uc *net.UDPConn) {
 	defer l.wg.Done()
 	buf := make([]byte, 64<<10)
