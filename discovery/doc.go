@@ -16,6 +16,8 @@
 //     serverset and feeding its Membership.
 //   - check.go, registrar.go: health checks, rise/fall, and the Registrar
 //     behind cmd/serverset-register.
+//   - hostprovider.go: the ZooKeeper server list, resolved at each dial so
+//     that a name that does not resolve is retried, not fatal.
 //   - metrics.go: NewMetrics (relay side); NewRegistrarMetrics is in
 //     registrar.go.
 //

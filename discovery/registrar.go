@@ -222,6 +222,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 	conn, _, err := zk.Connect(r.cfg.ZooKeeper.Servers, r.cfg.ZooKeeper.SessionTimeout.Duration,
 		zk.WithLogger(zkLogger{r.log.Named("zk").Sugar()}),
 		zk.WithLogInfo(false),
+		zk.WithHostProvider(&hostProvider{}),
 		zk.WithEventCallback(func(ev zk.Event) {
 			select {
 			case r.kick <- struct{}{}:

@@ -141,6 +141,7 @@ func (d *Discovery) Start() error {
 	conn, _, err := zk.Connect(d.cfg.Servers, d.cfg.SessionTimeout.Duration,
 		zk.WithLogger(zkLogger{d.log.Named("zk").Sugar()}),
 		zk.WithLogInfo(false),
+		zk.WithHostProvider(&hostProvider{}),
 		zk.WithEventCallback(func(ev zk.Event) {
 			if ev.Type == zk.EventSession {
 				select {

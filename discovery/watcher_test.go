@@ -1,8 +1,10 @@
 package discovery
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDiscoveryWithoutZooKeeper(t *testing.T) {
@@ -40,5 +42,52 @@ func TestDiscoveryWithoutZooKeeper(t *testing.T) {
 	}
 	if _, err := New(Options{ZooKeeper: ZooKeeperConfig{Servers: []string{"nohost"}}}); err == nil {
 		t.Errorf("New with a bad server succeeded")
+	}
+}
+
+// TestUnresolvableServers: ZooKeeper names that do not resolve (DNS down
+// while the relay starts, or a decommissioned ensemble member) are retried
+// like unreachable servers: Start and Run do not fail, the pools stay on
+// their static servers, and Close and cancellation return.
+func TestUnresolvableServers(t *testing.T) {
+	zkc := DefaultZooKeeperConfig()
+	zkc.Servers = []string{"zk1.ringrelay-test.invalid:2181", "zk2.ringrelay-test.invalid:2181"}
+	d, err := New(Options{ZooKeeper: zkc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMembership(MembershipConfig{Pool: "p", Static: srvs("127.0.2.1:2003")})
+	if err := d.Watch("p", PoolConfig{Serverset: "/discovery/x"}, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatalf("Start with servers %q = %v; want nil (retry in the background)", zkc.Servers, err)
+	}
+	if st := d.Status(); st.State != "connecting" {
+		t.Errorf("Status().State = %q, want connecting", st.State)
+	}
+	if got := describe(m.Snapshot()); got != "static:127.0.2.1:2003" {
+		t.Errorf("membership %q, want the static server", got)
+	}
+	d.Close()
+
+	check, _ := ParseCheck("tcp://127.0.0.1:1")
+	r, err := NewRegistrar(RegistrarConfig{ZooKeeper: zkc, Path: "/discovery/x", Check: check,
+		Member: MemberData{ServiceEndpoint: Endpoint{Host: "127.0.0.1", Port: 1}}, Interval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	select {
+	case err := <-done:
+		cancel()
+		t.Fatalf("Registrar.Run with servers %q returned %v before it was cancelled; want it to keep retrying", zkc.Servers, err)
+	case <-time.After(300 * time.Millisecond): // no event to wait on: Run must simply still be running
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run after cancel = %v, want nil", err)
 	}
 }

@@ -307,6 +307,30 @@ func TestZooKeeper(t *testing.T) {
 		}
 	})
 
+	t.Run("a server name that does not resolve is skipped", func(t *testing.T) {
+		const ss = "/discovery/test/dns"
+		backend, port := liveBackend(t)
+		check, _ := ParseCheck("tcp://" + backend)
+		cfg := registrarConfig(zks.Addr(), ss, port, check)
+		cfg.ZooKeeper.Servers = []string{"zk-gone.ringrelay-test.invalid:2181", zks.Addr()}
+		rr := startRegistrar(t, cfg)
+		p := watchPool(t, cfg.ZooKeeper, ss, PoolConfig{}, "127.0.2.1:2003")
+		deadline := time.Now().Add(waitLimit)
+		for rr.r.Status().Node == "" {
+			select {
+			case err := <-rr.done:
+				rr.done = nil
+				t.Fatalf("Registrar.Run with servers %q returned %v; want it to register through the server that resolves", cfg.ZooKeeper.Servers, err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("registrar never registered through %q", cfg.ZooKeeper.Servers)
+			}
+			time.Sleep(10 * time.Millisecond) // polling: Status has no change event
+		}
+		p.waitMembers(t, fmt.Sprintf("zookeeper:127.0.0.1:%d", port))
+	})
+
 	t.Run("rise and fall", func(t *testing.T) {
 		const ss = "/discovery/test/flap"
 		check := newScriptedCheck()
