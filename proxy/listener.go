@@ -84,7 +84,13 @@ func (l *listener) start() error {
 		l.wg.Add(1)
 		go l.acceptLoop()
 	case "http":
-		l.srv = &http.Server{Handler: http.HandlerFunc(l.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
+		l.srv = &http.Server{Handler: http.HandlerFunc(l.serveHTTP), ReadHeaderTimeout: 10 * time.Second,
+			// The handler finds its connection here, so stop can end a
+			// POST body that streams lines forever as it ends a TCP
+			// connection (srv.Shutdown alone waits for it).
+			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+				return context.WithValue(ctx, httpConnKey{}, c)
+			}}
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
@@ -237,6 +243,9 @@ func (l *listener) readUDP(uc *net.UDPConn) {
 	}
 }
 
+// httpConnKey is the request context key of an http listener's connection.
+type httpConnKey struct{}
+
 // serveHTTP takes a POST body of lines. It answers 200 with the counts, 405
 // for other methods.
 func (l *listener) serveHTTP(w http.ResponseWriter, req *http.Request) {
@@ -245,6 +254,13 @@ func (l *listener) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "send lines with POST", http.StatusMethodNotAllowed)
 		return
 	}
+	c, _ := req.Context().Value(httpConnKey{}).(net.Conn)
+	if c == nil || !l.track(c) {
+		w.Header().Set("Connection", "close")
+		http.Error(w, "listener is stopping", http.StatusServiceUnavailable)
+		return
+	}
+	defer l.untrack(c)
 	l.route.metrics.connections.Inc()
 	n := l.readStream(req.Body)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
