@@ -101,10 +101,12 @@ const (
 	SkipShardMismatch SkipReason = "shard_mismatch"
 	SkipNoInstance    SkipReason = "no_instance"
 	SkipFetchNoNode   SkipReason = "vanished"
+	// SkipUnreadable is a member whose ACL does not let the relay read it.
+	SkipUnreadable SkipReason = "unreadable"
 )
 
 // SkipReasons lists every SkipReason, for binding metric labels once.
-var SkipReasons = [...]SkipReason{SkipInvalidJSON, SkipNotAlive, SkipNoEndpoint, SkipBadEndpoint, SkipShardMismatch, SkipNoInstance, SkipFetchNoNode}
+var SkipReasons = [...]SkipReason{SkipInvalidJSON, SkipNotAlive, SkipNoEndpoint, SkipBadEndpoint, SkipShardMismatch, SkipNoInstance, SkipFetchNoNode, SkipUnreadable}
 
 // rawMember decodes leniently: unknown fields are ignored, and ports and
 // shards are kept raw so that a non-integer only drops what it belongs to

@@ -458,8 +458,10 @@ func (pw *poolWatcher) sync(ctx context.Context, conn *zk.Conn) (<-chan zk.Event
 
 // fetch reads the members not yet cached, at most MaxConcurrentGets at a
 // time over all pools, and drops cache entries of vanished children. A
-// member that vanished between list and read is skipped; any other error
-// fails the sync (what was read stays cached).
+// member that vanished between list and read is skipped; one whose ACL
+// does not let us read it is skipped too (and read again next time, as an
+// ACL can change); any other error fails the sync (what was read stays
+// cached).
 func (pw *poolWatcher) fetch(ctx context.Context, conn *zk.Conn, children []string) error {
 	present := make(map[string]bool, len(children))
 	var todo []string
@@ -468,7 +470,7 @@ func (pw *poolWatcher) fetch(ctx context.Context, conn *zk.Conn, children []stri
 			continue
 		}
 		present[name] = true
-		if _, ok := pw.cache[name]; !ok {
+		if cm, ok := pw.cache[name]; !ok || cm.skip == SkipUnreadable {
 			todo = append(todo, name)
 		}
 	}
@@ -513,6 +515,13 @@ func (pw *poolWatcher) fetch(ctx context.Context, conn *zk.Conn, children []stri
 		switch {
 		case errors.Is(r.err, zk.ErrNoNode):
 			pw.met.skipped[SkipFetchNoNode].Inc()
+		case errors.Is(r.err, zk.ErrNoAuth):
+			// One unreadable member must not stop the pool's updates.
+			if pw.cache[r.name].skip != SkipUnreadable {
+				pw.log.Warn("skipping member the relay may not read", zap.String("member", r.name), zap.Error(r.err))
+			}
+			pw.cache[r.name] = cachedMember{seq: memberSeq(r.name), skip: SkipUnreadable}
+			pw.met.skipped[SkipUnreadable].Inc()
 		case r.err != nil:
 			if firstErr == nil {
 				firstErr = fmt.Errorf("failed to read member %q: %w", path.Join(pw.cfg.Serverset, r.name), r.err)

@@ -331,6 +331,26 @@ func TestZooKeeper(t *testing.T) {
 		p.waitMembers(t, fmt.Sprintf("zookeeper:127.0.0.1:%d", port))
 	})
 
+	t.Run("a member the relay may not read is skipped", func(t *testing.T) {
+		const ss = "/discovery/test/noread"
+		if err := ensurePath(admin, ss); err != nil {
+			t.Fatal(err)
+		}
+		// Written by a tool that gives only its own identity any rights.
+		locked := zk.DigestACL(zk.PermAll, "other", "secret")
+		if _, err := admin.Create(ss+"/"+MemberPrefix, []byte(memberJSON("127.0.0.1", 6000, "")), zk.FlagEphemeralSequential, locked); err != nil {
+			t.Fatal(err)
+		}
+		addMember(t, admin, ss, memberJSON("127.0.0.1", 6001, ""))
+		p := watchPool(t, zkConfig(zks.Addr()), ss, PoolConfig{}, "127.0.2.1:2003")
+		p.waitMembers(t, "zookeeper:127.0.0.1:6001")
+		addMember(t, admin, ss, memberJSON("127.0.0.1", 6002, ""))
+		p.waitMembers(t, "zookeeper:127.0.0.1:6001,zookeeper:127.0.0.1:6002")
+		if ps := p.d.Status().Pools["test"]; ps.Skipped != 1 || ps.Members != 2 || ps.LastError != "" {
+			t.Errorf("pool status %+v; want 2 members, 1 skipped, no error", ps)
+		}
+	})
+
 	t.Run("rise and fall", func(t *testing.T) {
 		const ss = "/discovery/test/flap"
 		check := newScriptedCheck()
