@@ -38,6 +38,10 @@ type Pool struct {
 	backends map[string]*backend.Backend
 	closed   bool
 	retire   sync.WaitGroup // goroutines draining removed backends
+	// stopRetire ends the drains of removed backends early: close calls it
+	// when its own deadline passes, so they too end within shutdown_timeout.
+	retireCtx  context.Context
+	stopRetire context.CancelFunc
 }
 
 // poolState is an immutable routing table: a ring and the backend behind
@@ -75,6 +79,7 @@ func newPool(o poolOptions) (*Pool, error) {
 		bmet:       o.Metrics.Backend,
 		backends:   map[string]*backend.Backend{},
 	}
+	p.retireCtx, p.stopRetire = context.WithCancel(context.Background())
 	p.Membership = discovery.NewMembership(discovery.MembershipConfig{
 		Pool:       o.Name,
 		Static:     static,
@@ -130,7 +135,7 @@ func (p *Pool) rebuild(snap discovery.Snapshot) {
 			p.retire.Add(1)
 			go func() {
 				defer p.retire.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), p.cfg.DrainOnRemove.Duration)
+				ctx, cancel := context.WithTimeout(p.retireCtx, p.cfg.DrainOnRemove.Duration)
 				defer cancel()
 				b.CloseReason(ctx, "backend_gone")
 			}()
@@ -154,9 +159,12 @@ func (p *Pool) lookup(key []byte, dst []int) (*poolState, []int, error) {
 	return st, st.ring.Lookup(key, dst), nil
 }
 
-// close drains every backend until ctx is done, then stops them.
+// close drains every backend, including those still draining after their
+// removal, until ctx is done, then stops them.
 func (p *Pool) close(ctx context.Context) {
 	p.Membership.Stop() // no rebuild after this returns
+	defer context.AfterFunc(ctx, p.stopRetire)()
+	defer p.stopRetire()
 	p.mu.Lock()
 	p.closed = true
 	bs := p.backends
