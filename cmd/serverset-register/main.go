@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -87,6 +88,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, started func(*dis
 	member := discovery.MemberData{
 		ServiceEndpoint:     discovery.Endpoint{Host: *host, Port: *port},
 		AdditionalEndpoints: map[string]discovery.Endpoint{},
+	}
+	if *shard > math.MaxInt32 {
+		// int32 would wrap it, possibly onto another backend's shard.
+		return fmt.Errorf("failed to parse -shard %d: want 0..%d (a 32-bit shard)", *shard, math.MaxInt32)
 	}
 	if *shard >= 0 {
 		s := int32(*shard)

@@ -133,8 +133,14 @@ func TestRunBadFlags(t *testing.T) {
 		{"-zk", "127.0.0.1:1", "-path", "/a", "-host", "h", "-port", "1", "-check", "tcp://h:1", "-interval", "1s", "-timeout", "1s"},
 		{"-zk", "127.0.0.1:1", "-path", "/a", "-host", "h", "-port", "1", "-check", "tcp://h:1", "-additional", "x"},
 		{"-path", "/a", "-host", "h", "-port", "1", "-check", "tcp://h:1"},
+		{"-zk", "127.0.0.1:1", "-path", "/a", "-host", "h", "-port", "1", "-check", "tcp://h:1", "-shard", "4294967296"},
+		{"-zk", "127.0.0.1:1", "-path", "/a", "-host", "h", "-port", "1", "-check", "tcp://h:1", "-shard", "2147483648"},
 	} {
-		if err := run(context.Background(), args, io.Discard, nil); err == nil {
+		// Cancelled: if the flags were wrongly accepted, run returns nil at
+		// once instead of registering until the test times out.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := run(ctx, args, io.Discard, nil); err == nil {
 			t.Errorf("run(%q) succeeded, want an error", args)
 		}
 	}
