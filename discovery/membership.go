@@ -78,8 +78,9 @@ type MembershipConfig struct {
 //     Debounce timer, and when it fires everything seen meanwhile is applied
 //     in one rebuild. An unchanged set causes no rebuild and no OnChange.
 //   - A member that left the serverset stays for RemoveDelay (limbo) and is
-//     kept if it returns meanwhile; additions are never delayed beyond the
-//     debounce.
+//     kept if it returns meanwhile, unless a current member has its address
+//     or instance (it re-registered); additions are never delayed beyond
+//     the debounce.
 //   - An update that would leave the serverset part empty is held until the
 //     serverset has been empty for EmptyHold.
 //   - While ZooKeeper is unreachable nothing calls SetZooKeeper, so the last
@@ -267,17 +268,32 @@ func (m *Membership) evaluateLocked(now time.Time) bool {
 			next = at
 		}
 	}
+	// A leaver whose address or instance a current member has is not kept
+	// in limbo: it re-registered (the watcher's rule: the newest
+	// registration of an address or instance wins), and keeping both would
+	// put one backend on the ring twice.
+	type addr struct {
+		host string
+		port int
+	}
 	in := make(map[string]bool, len(m.desired))
+	addrs := make(map[addr]bool, len(m.desired))
+	instances := make(map[string]bool, len(m.desired))
 	for _, s := range m.desired {
 		in[s.ID()] = true
+		addrs[addr{s.Host, s.Port}] = true
+		if s.Instance != "" {
+			instances[s.Instance] = true
+		}
 	}
 	nz := append(make([]Server, 0, len(m.desired)), m.desired...)
 	for _, s := range m.zk {
 		if in[s.ID()] {
 			continue
 		}
+		replaced := addrs[addr{s.Host, s.Port}] || (s.Instance != "" && instances[s.Instance])
 		since, ok := m.goneSince[s.ID()]
-		if ok && m.cfg.RemoveDelay.Duration > 0 && now.Sub(since) < m.cfg.RemoveDelay.Duration {
+		if ok && !replaced && m.cfg.RemoveDelay.Duration > 0 && now.Sub(since) < m.cfg.RemoveDelay.Duration {
 			nz = append(nz, s) // in limbo
 			due(since.Add(m.cfg.RemoveDelay.Duration))
 			continue

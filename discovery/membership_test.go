@@ -144,6 +144,18 @@ func TestMembershipPolicy(t *testing.T) {
 		{at: 3 * time.Second, zk: []string{"a:1", "b:1"}},
 		{at: 10 * time.Second},
 	})
+	runSteps(t, "a re-registration at a new address replaces its instance in limbo", rd, nil, []step{
+		{at: 0, zk: []string{"10.0.0.1:2003=1", "10.0.0.2:2003=2"}, expect: []string{"0s: zookeeper:10.0.0.1:2003=1,zookeeper:10.0.0.2:2003=2"}},
+		{at: time.Second, zk: []string{"10.0.0.9:2003=1", "10.0.0.2:2003=2"}},
+		{at: 2 * time.Second, expect: []string{"2s: zookeeper:10.0.0.9:2003=1,zookeeper:10.0.0.2:2003=2"}},
+		{at: 10 * time.Second},
+	})
+	runSteps(t, "an address that re-registers with another instance is not kept in limbo", rd, nil, []step{
+		{at: 0, zk: []string{"10.0.0.1:2003=1", "10.0.0.2:2003=2"}, expect: []string{"0s: zookeeper:10.0.0.1:2003=1,zookeeper:10.0.0.2:2003=2"}},
+		{at: time.Second, zk: []string{"10.0.0.1:2003=3", "10.0.0.2:2003=2"}},
+		{at: 2 * time.Second, expect: []string{"2s: zookeeper:10.0.0.2:2003=2,zookeeper:10.0.0.1:2003=3"}},
+		{at: 10 * time.Second},
+	})
 	eh := PoolConfig{Debounce: dur(time.Second), EmptyHold: dur(30 * time.Second)}
 	runSteps(t, "an emptying update is held until it persists", eh, nil, []step{
 		{at: 0, zk: []string{"a:1"}, expect: []string{"0s: zookeeper:a:1"}},
