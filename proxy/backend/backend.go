@@ -194,12 +194,18 @@ func (b *Backend) Enqueue(lines []byte, n int) bool {
 	if b.closed {
 		d := b.closeDrop
 		b.mu.Unlock()
-		d.add(n)
+		// Close may have released the series already.
+		if n > 0 {
+			d.n.Add(uint64(n))
+			b.m.lateDrop(b.s, d.reason, n)
+		}
 		return false
 	}
 	if b.total+size > b.limit {
-		b.mu.Unlock()
+		// Counted under mu, so before Close (which needs mu) can release
+		// the series.
 		b.drops[0].add(n)
+		b.mu.Unlock()
 		return false
 	}
 	b.appendLocked(lines)
@@ -302,7 +308,8 @@ func (b *Backend) Close(ctx context.Context) { b.CloseReason(ctx, ReasonShutdown
 // and the lines enqueued after it, e.g. ReasonBackendGone for a backend that
 // left the ring. Only the first call's reason counts. Once it returns, the
 // backend's metric series are deleted (unless another live Backend for the
-// same pool and server shares them).
+// same pool and server shares them), except the drop counters that are not
+// zero: they stay, and lines enqueued later still count on them.
 func (b *Backend) CloseReason(ctx context.Context, reason string) {
 	b.closeOnce.Do(func() {
 		d := b.dropFor(reason)

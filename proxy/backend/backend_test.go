@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"net"
 	"path/filepath"
 	"strings"
@@ -11,8 +12,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
+
+// droppedSeries returns the lines_dropped_total series that exist, by reason.
+func droppedSeries(t testing.TB, m *Metrics) map[string]float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 64)
+	m.dropped.Collect(ch)
+	close(ch)
+	out := map[string]float64{}
+	for c := range ch {
+		var d dto.Metric
+		if err := c.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range d.GetLabel() {
+			if l.GetName() == "reason" {
+				out[l.GetValue()] = d.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
+}
 
 func TestDeliveryInOrder(t *testing.T) {
 	long := strings.Repeat("x", 10<<10) // longer than a chunk
@@ -231,9 +255,15 @@ func TestQueueFullAndCloseReasons(t *testing.T) {
 			if st.LinesDropped[tc.wantLabel] != uint64(accepted+10) || st.LinesDropped[ReasonQueueFull] != 60 || st.QueuedBytes != 0 {
 				t.Fatalf("Stats after Close: dropped=%v queued=%d, want %s=%d queue_full=60 queued=0", st.LinesDropped, st.QueuedBytes, tc.wantLabel, accepted+10)
 			}
-			// The series are deleted once the backend is closed.
-			if n := testutil.CollectAndCount(m.dropped) + testutil.CollectAndCount(m.up) + testutil.CollectAndCount(m.queueBytes); n != 0 {
-				t.Fatalf("after Close %d backend series remain, want 0", n)
+			// Once the backend is closed its series are deleted, except the
+			// drop counters that counted something: they are the record of
+			// the loss, and a late Enqueue still counts on them.
+			if n := testutil.CollectAndCount(m.up) + testutil.CollectAndCount(m.queueBytes) + testutil.CollectAndCount(m.linesSent); n != 0 {
+				t.Fatalf("after Close %d up/queue/sent series remain, want 0", n)
+			}
+			want := map[string]float64{ReasonQueueFull: 60, tc.wantLabel: float64(accepted + 10)}
+			if got := droppedSeries(t, m); !maps.Equal(got, want) {
+				t.Fatalf("after Close and one more Enqueue: lines_dropped_total by reason = %v, want %v", got, want)
 			}
 			b.Close(ctx) // idempotent
 		})

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Reasons a line is dropped, the values of the reason label of
@@ -103,6 +104,7 @@ type series struct {
 	writeErrors prometheus.Counter
 	dialErrors  prometheus.Counter
 	writes      prometheus.Counter
+	dropped     map[string]prometheus.Counter // by reason; guarded by Metrics.mu
 }
 
 // bind binds the series of pool+backend and takes a reference on them.
@@ -120,17 +122,33 @@ func (m *Metrics) bind(pool, backend string) *series {
 		writeErrors: m.writeErrors.WithLabelValues(pool, backend),
 		dialErrors:  m.dialErrors.WithLabelValues(pool, backend),
 		writes:      m.writes.WithLabelValues(pool, backend),
+		dropped:     map[string]prometheus.Counter{},
 	}
 }
 
 // droppedCounter binds the drop counter of one reason. Call it before
 // release.
 func (m *Metrics) droppedCounter(s *series, reason string) prometheus.Counter {
-	return m.dropped.WithLabelValues(s.key[0], s.key[1], reason)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.dropped.WithLabelValues(s.key[0], s.key[1], reason)
+	s.dropped[reason] = c
+	return c
+}
+
+// lateDrop counts lines dropped by a closed backend, whose series release
+// may have deleted: it adds to the series registered now (re-creating it if
+// need be), so the loss shows on /metrics whenever it happens.
+func (m *Metrics) lateDrop(s *series, reason string, lines int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dropped.WithLabelValues(s.key[0], s.key[1], reason).Add(float64(lines))
 }
 
 // release drops a reference taken by bind and deletes the series when no
-// live backend reports into them any more.
+// live backend reports into them any more, except drop counters that
+// counted something: those are the record of the loss (backend_gone is
+// counted just before release), so they stay to be scraped.
 func (m *Metrics) release(s *series) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -145,5 +163,10 @@ func (m *Metrics) release(s *series) {
 	}
 	m.queueBytes.DeleteLabelValues(pool, backend)
 	m.up.DeleteLabelValues(pool, backend)
-	m.dropped.DeletePartialMatch(prometheus.Labels{"pool": pool, "backend": backend})
+	for reason, c := range s.dropped {
+		var d dto.Metric
+		if err := c.Write(&d); err == nil && d.GetCounter().GetValue() == 0 {
+			m.dropped.DeleteLabelValues(pool, backend, reason)
+		}
+	}
 }
