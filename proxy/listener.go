@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -68,8 +69,8 @@ func (l *listener) start() error {
 	case "tcp", "http":
 		l.ln, err = net.Listen("tcp", l.addr)
 	case "unix":
-		if fi, statErr := os.Lstat(l.addr); statErr == nil && fi.Mode()&os.ModeSocket != 0 {
-			_ = os.Remove(l.addr) // a stale socket from a previous run
+		if staleSocket(l.addr) {
+			_ = os.Remove(l.addr) // left by a previous run that died
 		}
 		l.ln, err = net.Listen("unix", l.addr)
 	case "udp":
@@ -287,7 +288,22 @@ func (l *listener) stop(ctx context.Context) {
 		l.pc.Close()
 	}
 	l.wg.Wait()
-	if l.scheme == "unix" {
-		_ = os.Remove(l.addr)
+	// A unix listener's Close has unlinked its socket file; one that was
+	// never bound leaves the path alone (it may be another process's).
+}
+
+// staleSocket reports whether path is a unix socket nobody listens on, as a
+// relay that died leaves it. A live one (another relay) is not stale: its
+// path is not taken over, and Listen fails with "address already in use".
+func staleSocket(path string) bool {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return false
 	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
 }
