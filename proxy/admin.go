@@ -343,6 +343,10 @@ func (r *Relay) handleAddServer(w http.ResponseWriter, req *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	if err := p.checkMember(s); err != nil {
+		httpError(w, http.StatusBadRequest, "failed to add server %q to pool %q: %v", s.Display(), p.name, err)
+		return
+	}
 	p.Membership.Add(s)
 	r.log.Info("server added over http", zap.String("pool", p.name), zap.String("server", s.Display()))
 	writeJSON(w, http.StatusOK, p.members())

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,6 +145,19 @@ func (p *Pool) rebuild(snap discovery.Snapshot) {
 	p.metrics.members.Set(float64(len(servers)))
 	p.metrics.rebuilds.Inc()
 	p.log.Info("ring rebuilt", zap.Int("members", len(servers)), zap.Duration("took", time.Since(start)))
+}
+
+// checkMember returns the error the pool's ring would give with s added to
+// the current members (nil if it builds), so that a member the ring refuses
+// is turned away before it enters the membership, where it would make every
+// later rebuild fail.
+func (p *Pool) checkMember(s discovery.Server) error {
+	servers := p.Membership.Snapshot().Servers()
+	if !slices.ContainsFunc(servers, func(m discovery.Server) bool { return m.ID() == s.ID() }) {
+		servers = append(servers, s)
+	}
+	_, err := hashring.New(p.cfg.ringConfig(true), ringMembers(servers))
+	return err
 }
 
 // errNoMembers is returned by lookups on a pool with an empty ring.
