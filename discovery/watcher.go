@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -43,6 +44,10 @@ type Discovery struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kickCh chan struct{} // session events, from the zk callback
+	// connGen counts connections that got a session (every reconnect and
+	// every new session), from the zk callback, which sees each one: a
+	// watch armed before the latest may have been lost.
+	connGen atomic.Uint64
 
 	mu      sync.Mutex
 	pools   map[string]*poolWatcher
@@ -144,6 +149,9 @@ func (d *Discovery) Start() error {
 		zk.WithHostProvider(&hostProvider{}),
 		zk.WithEventCallback(func(ev zk.Event) {
 			if ev.Type == zk.EventSession {
+				if ev.State == zk.StateHasSession {
+					d.connGen.Add(1)
+				}
 				select {
 				case d.kickCh <- struct{}{}:
 				default:
@@ -359,21 +367,37 @@ func (pw *poolWatcher) status() PoolStatus {
 	return st
 }
 
+// run syncs the pool until ctx is done. Every sync after a watch event, a
+// reconnect or an error re-arms the watch. A resync timer on a quiet
+// serverset only re-lists: the watch armed on the same connection is still
+// pending, and each watching call leaves the client holding one more
+// channel until the path's next event (one per resync, without end, on a
+// serverset that does not change).
 func (pw *poolWatcher) run(ctx context.Context, conn *zk.Conn) {
 	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
 	backoff := minBackoff
 	resync := pw.d.cfg.ResyncInterval.Duration
+	var (
+		watch    <-chan zk.Event // pending watch; nil after an error
+		armedGen uint64          // connGen when watch was armed
+		rearm    = true
+	)
 	for {
-		watch, err := pw.sync(ctx, conn)
+		gen := pw.d.connGen.Load()
+		w, err := pw.sync(ctx, conn, rearm)
 		if ctx.Err() != nil {
 			return
 		}
 		var delay time.Duration
 		if err != nil {
 			pw.failed(err)
+			watch = nil
 			delay = backoff/2 + rand.N(backoff/2+1)
 			backoff = min(2*backoff, maxBackoff)
 		} else {
+			if rearm {
+				watch, armedGen = w, gen
+			}
 			backoff = minBackoff
 			delay = resync
 		}
@@ -383,11 +407,15 @@ func (pw *poolWatcher) run(ctx context.Context, conn *zk.Conn) {
 			t = time.NewTimer(delay)
 			wait = t.C
 		}
+		rearm = true
 		select {
 		case <-ctx.Done():
 		case <-watch: // nil after an error: never ready
 		case <-pw.kick:
 		case <-wait:
+			// A resync: the watch is still armed unless the client has
+			// connected again since (a fired one is read next time round).
+			rearm = watch == nil || pw.d.connGen.Load() != armedGen
 		}
 		if t != nil {
 			t.Stop()
@@ -410,21 +438,26 @@ func (pw *poolWatcher) failed(err error) {
 	}
 }
 
-// sync lists the serverset with a watch, reads new members and hands the
-// result to the Membership. It returns the watch to wait on.
-func (pw *poolWatcher) sync(ctx context.Context, conn *zk.Conn) (<-chan zk.Event, error) {
+// sync lists the serverset, reads new members and hands the result to the
+// Membership. With rearm it lists with a watch and returns the watch to
+// wait on; without, the caller's pending watch stays in force.
+func (pw *poolWatcher) sync(ctx context.Context, conn *zk.Conn, rearm bool) (<-chan zk.Event, error) {
 	start := time.Now()
 	p := pw.cfg.Serverset
-	// Every call re-arms the children watch, also when the previous one is
-	// still armed: watches can be lost on reconnect without notice, so a
-	// resync must not trust them. (The client keeps one channel per call
-	// until the next event on the path; that is one per resync interval.)
 	var (
 		children []string
 		watch    <-chan zk.Event
 		err      error
 	)
-	for attempt := 0; attempt < 3; attempt++ {
+	if !rearm {
+		// The pending watch is the children watch, or the exists watch
+		// while the path is missing (whose creation fires it).
+		children, _, err = conn.Children(p)
+		if errors.Is(err, zk.ErrNoNode) {
+			children, err = nil, nil
+		}
+	}
+	for attempt := 0; rearm && attempt < 3; attempt++ {
 		children, _, watch, err = conn.ChildrenW(p)
 		if !errors.Is(err, zk.ErrNoNode) {
 			break

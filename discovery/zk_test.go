@@ -8,11 +8,13 @@ import (
 	"net"
 	"os/exec"
 	"path"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/prometheus/client_golang/prometheus"
@@ -348,6 +350,50 @@ func TestZooKeeper(t *testing.T) {
 		p.waitMembers(t, "zookeeper:127.0.0.1:6001,zookeeper:127.0.0.1:6002")
 		if ps := p.d.Status().Pools["test"]; ps.Skipped != 1 || ps.Members != 2 || ps.LastError != "" {
 			t.Errorf("pool status %+v; want 2 members, 1 skipped, no error", ps)
+		}
+	})
+
+	t.Run("resyncs do not pile up watches in the client", func(t *testing.T) {
+		const ss = "/discovery/test/resync"
+		addMember(t, admin, ss, memberJSON("127.0.0.1", 6101, ""))
+		met := NewMetrics(nil)
+		zkc := zkConfig(zks.Addr())
+		zkc.ResyncInterval = dur(5 * time.Millisecond)
+		d, err := New(Options{ZooKeeper: zkc, Metrics: met})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		m := NewMembership(MembershipConfig{Pool: "resync"})
+		if err := d.Watch("resync", PoolConfig{Serverset: ss}, m); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Start(); err != nil {
+			t.Fatal(err)
+		}
+		const syncs = 40
+		deadline := time.Now().Add(waitLimit)
+		for testutil.ToFloat64(met.syncs.WithLabelValues("resync", "ok")) < syncs {
+			if time.Now().After(deadline) {
+				t.Fatalf("fewer than %d syncs within %v", syncs, waitLimit)
+			}
+			time.Sleep(5 * time.Millisecond) // polling: a counter has no change event
+		}
+		d.mu.Lock()
+		conn := d.conn
+		d.mu.Unlock()
+		// The client keeps a channel per watching call until the path's
+		// next event; a stable serverset must not collect one per resync.
+		if n := clientWatchers(conn, ss); n > 2 {
+			t.Errorf("after %d resyncs of an unchanged serverset the client holds %d watch channels for %s; want at most 2", syncs, n, ss)
+		}
+		addMember(t, admin, ss, memberJSON("127.0.0.1", 6102, ""))
+		deadline = time.Now().Add(waitLimit)
+		for describe(m.Snapshot()) != "zookeeper:127.0.0.1:6101,zookeeper:127.0.0.1:6102" {
+			if time.Now().After(deadline) {
+				t.Fatalf("membership %q; the new member was never seen", describe(m.Snapshot()))
+			}
+			time.Sleep(5 * time.Millisecond) // polling: no OnChange hook here
 		}
 	})
 
@@ -704,6 +750,9 @@ func TestZooKeeperStopped(t *testing.T) {
 			t.Errorf("an OnChange during/after the outage dropped the live backend: %q", describe(ch.snap))
 		}
 	}
+	// The watch works after the reconnect (the resync is a minute away).
+	addMember(t, admin, ss, memberJSON("127.0.0.1", 2, ""))
+	p.waitMembers(t, fmt.Sprintf("zookeeper:127.0.0.1:2,zookeeper:127.0.0.1:%d", port))
 }
 
 // TestZooKeeperDownAtStart: the relay starts on its static servers while
@@ -794,6 +843,24 @@ func TestInterop(t *testing.T) {
 		t.Errorf("serverset.py list verdict not OK:\n%s", out)
 	}
 	t.Logf("serverset.py list:\n%s", out)
+}
+
+// clientWatchers counts the watch channels go-zookeeper holds for path
+// (its unexported watchers map, read through reflection under the client's
+// own watchersLock).
+func clientWatchers(conn *zk.Conn, path string) int {
+	v := reflect.ValueOf(conn).Elem()
+	mu := (*sync.Mutex)(unsafe.Pointer(v.FieldByName("watchersLock").UnsafeAddr()))
+	mu.Lock()
+	defer mu.Unlock()
+	n := 0
+	iter := v.FieldByName("watchers").MapRange()
+	for iter.Next() {
+		if iter.Key().Field(0).String() == path {
+			n += iter.Value().Len()
+		}
+	}
+	return n
 }
 
 func nopSugar() *zap.SugaredLogger { return zap.NewNop().Sugar() }
