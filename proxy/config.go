@@ -2,12 +2,14 @@ package proxy
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"reflect"
 	"regexp"
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -200,6 +202,11 @@ func (c Config) validate(src []byte) error {
 	}
 	if err := c.ZooKeeper.Validate(); err != nil {
 		bad([]string{"zookeeper"}, "%v", err)
+	}
+	if c.Admin.Listen != "" {
+		if err := checkHostPort(c.Admin.Listen); err != nil {
+			bad([]string{"admin", "listen"}, "%v", err)
+		}
 	}
 	if len(c.Pools) == 0 {
 		bad([]string{"pools"}, "no pools defined")
@@ -405,6 +412,19 @@ func ringMembers(servers []discovery.Server) []hashring.Member {
 	return m
 }
 
+// checkHostPort refuses a listen address that cannot be bound whatever the
+// machine: no port, or a port outside 0..65535 (0 picks a free one).
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("failed to parse address %q: want host:port: %w", addr, err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("failed to parse address %q: port %q is not in 0..65535", addr, port)
+	}
+	return nil
+}
+
 // parseListen splits a listener URL into its scheme and address.
 func parseListen(s string) (scheme, addr string, err error) {
 	u, err := url.Parse(s)
@@ -415,6 +435,9 @@ func parseListen(s string) (scheme, addr string, err error) {
 	case "tcp", "udp", "http":
 		if u.Host == "" || u.Port() == "" {
 			return "", "", fmt.Errorf("listen %q: want %s://host:port", s, u.Scheme)
+		}
+		if err := checkHostPort(u.Host); err != nil {
+			return "", "", fmt.Errorf("listen %q: %w", s, err)
 		}
 		return u.Scheme, u.Host, nil
 	case "unix":

@@ -79,6 +79,8 @@ func TestBadConfigNamesKeyAndLine(t *testing.T) {
 		{"serverset without zookeeper", base + "serverset = \"/discovery/x\"\n", []string{"line 8", "pools.carbon.serverset"}},
 		{"bad instance_from", base + "serverset = \"/d/x\"\ninstance_from = \"host\"\n\n[zookeeper]\nservers = [\"127.0.0.1:2181\"]\n", []string{"line 9", "pools.carbon.instance_from"}},
 		{"bad batch_bytes", base + "\nbatch_bytes = \"1\"\n", []string{"line 9", "pools.carbon.batch_bytes"}},
+		{"admin listen without port", "[admin]\nlisten = \"127.0.0.1\"\n\n" + base, []string{"line 2", "admin.listen", "127.0.0.1"}},
+		{"listen port out of range", strings.Replace(base, "tcp://127.0.0.1:0", "tcp://127.0.0.1:99999", 1), []string{"line 3", "listeners.0.listen", "99999"}},
 	} {
 		_, err := LoadConfig([]byte(tc.doc))
 		if err == nil {
