@@ -310,8 +310,10 @@ func (r *Registrar) reconcile() {
 			r.log.Warn("zookeeper session expired; new session", zap.String("old_session", sessionHex(r.lastSID)),
 				zap.String("session", sessionHex(sid)))
 		}
-		r.lastSID, r.authed = sid, false
+		r.lastSID = sid
 	}
+	// Once added, the client itself re-sends the credentials on every
+	// connection (before any request), new sessions included.
 	if !r.authed && r.cfg.ZooKeeper.Auth != "" {
 		if err := r.conn.AddAuth("digest", []byte(r.cfg.ZooKeeper.Auth)); err != nil {
 			r.log.Warn("failed to authenticate to zookeeper", zap.Error(err))

@@ -280,8 +280,10 @@ func (d *Discovery) runSession() {
 			}
 			d.met.zkSessions.Inc()
 			lastSID = sid
-			authed = false
 		}
+		// Once added, the client itself re-sends the credentials on every
+		// connection, new sessions included: adding them again would only
+		// grow its list.
 		if now && !authed && d.cfg.Auth != "" {
 			if err := d.conn.AddAuth("digest", []byte(d.cfg.Auth)); err != nil {
 				d.log.Warn("failed to authenticate to zookeeper", zap.Error(err))

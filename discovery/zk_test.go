@@ -560,6 +560,58 @@ func TestZooKeeper(t *testing.T) {
 		p.waitMembers(t, describe(Snapshot{Members: both}))
 	})
 
+	t.Run("credentials are added once across session expiries", func(t *testing.T) {
+		const ss = "/discovery/test/authexpiry"
+		// Only the backend's identity may create members: each new session
+		// must carry its credentials.
+		if err := ensurePath(admin, path.Dir(ss)); err != nil {
+			t.Fatal(err)
+		}
+		acl := append(zk.DigestACL(zk.PermAll, "backend", "pw"), zk.WorldACL(zk.PermRead)...)
+		if _, err := admin.Create(ss, nil, 0, acl); err != nil {
+			t.Fatal(err)
+		}
+		backend, port := liveBackend(t)
+		check, _ := ParseCheck("tcp://" + backend)
+		cfg := registrarConfig(zks.Addr(), ss, port, check)
+		cfg.ZooKeeper.SessionTimeout.Duration = time.Second
+		cfg.ZooKeeper.Auth = "backend:pw"
+		rr := startRegistrar(t, cfg)
+		zkc := cfg.ZooKeeper
+		zkc.Auth = "relay:pw"
+		p := watchPool(t, zkc, ss, PoolConfig{})
+		want := fmt.Sprintf("zookeeper:127.0.0.1:%d", port)
+		p.waitMembers(t, want)
+		for round := 0; round < 2; round++ {
+			st := rr.waitNode(t, "registered", func(s RegistrarStatus) bool { return s.Node != "" })
+			ds := p.d.Status()
+			for _, sid := range []int64{st.SessionID, ds.SessionID} {
+				if err := zks.ExpireSession(sid, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rr.waitNode(t, "a new session", func(s RegistrarStatus) bool { return s.Node != "" && s.SessionID != st.SessionID })
+			deadline := time.Now().Add(waitLimit)
+			for s := p.d.Status().SessionID; s == ds.SessionID || s == 0; s = p.d.Status().SessionID {
+				if time.Now().After(deadline) {
+					t.Fatalf("watcher never got a new session; status %+v", p.d.Status())
+				}
+				time.Sleep(10 * time.Millisecond) // polling: Status has no change event
+			}
+		}
+		p.waitMembers(t, want)
+		p.d.mu.Lock()
+		dconn := p.d.conn
+		p.d.mu.Unlock()
+		// The client re-sends its credentials on every connection; adding
+		// them again per session makes the list (and every reconnect) grow.
+		for name, conn := range map[string]*zk.Conn{"registrar": rr.r.conn, "watcher": dconn} {
+			if n := clientCreds(conn); n != 1 {
+				t.Errorf("%s: the client holds %d credentials after 2 session expiries; want 1", name, n)
+			}
+		}
+	})
+
 	t.Run("http purge survives a rebuild", func(t *testing.T) {
 		const ss = "/discovery/test/purge"
 		a := addMember(t, admin, ss, memberJSON("127.0.0.1", 1001, ""))
@@ -861,6 +913,16 @@ func clientWatchers(conn *zk.Conn, path string) int {
 		}
 	}
 	return n
+}
+
+// clientCreds counts the credentials go-zookeeper re-sends on every
+// connection (its unexported creds, read under its credsMu).
+func clientCreds(conn *zk.Conn) int {
+	v := reflect.ValueOf(conn).Elem()
+	mu := (*sync.Mutex)(unsafe.Pointer(v.FieldByName("credsMu").UnsafeAddr()))
+	mu.Lock()
+	defer mu.Unlock()
+	return v.FieldByName("creds").Len()
 }
 
 func nopSugar() *zap.SugaredLogger { return zap.NewNop().Sugar() }
