@@ -248,7 +248,7 @@ func (l *listener) readUDP(uc *net.UDPConn) {
 type httpConnKey struct{}
 
 // serveHTTP takes a POST body of lines. It answers 200 with the counts, 405
-// for other methods.
+// for other methods, 503 once the listener is stopping.
 func (l *listener) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodPost && req.Method != http.MethodPut {
 		w.Header().Set("Allow", "POST, PUT")
