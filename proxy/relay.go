@@ -166,7 +166,12 @@ func (r *Relay) Start() error {
 		r.admin = a
 	}
 	if r.discovery != nil {
-		r.discovery.Start()
+		// Start does not wait for ZooKeeper and fails only on a client it
+		// cannot build; the pools then keep their static servers, so the
+		// relay runs on and says so.
+		if err := r.discovery.Start(); err != nil {
+			r.log.Error("zookeeper discovery not started; pools stay on their static servers", zap.Error(err))
+		}
 	}
 	return nil
 }
