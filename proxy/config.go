@@ -230,8 +230,8 @@ func (c Config) validate(src []byte) error {
 		if l.Readers < 1 || l.Readers > 64 {
 			bad(at("readers"), "%d is outside 1..64", l.Readers)
 		}
-		if l.MaxLine < 64 || l.MaxLine > 16<<20 {
-			bad(at("max_line"), "%s is outside 64..16MiB", l.MaxLine)
+		if l.MaxLine < 64 || l.MaxLine > maxLineLimit {
+			bad(at("max_line"), "%s is outside 64..%s", l.MaxLine, config.ByteSize(maxLineLimit))
 		}
 	}
 	for i, r := range c.Rules {
@@ -278,6 +278,9 @@ func (c Config) validate(src []byte) error {
 		}
 		if p.Serverset != "" && len(c.ZooKeeper.Servers) == 0 {
 			bad(at("serverset"), "needs [zookeeper] servers")
+		}
+		if p.QueueBytes < minQueueBytes {
+			bad(at("queue_bytes"), "%s is below %s (four batches of %s)", p.QueueBytes, config.ByteSize(minQueueBytes), config.ByteSize(batchFlushBytes))
 		}
 		for _, err := range []error{p.PoolConfig.Validate(), p.Config.Validate()} {
 			if err == nil {
@@ -372,6 +375,15 @@ func ringErrorKey(err error) string {
 	}
 	return "hasher"
 }
+
+// maxLineLimit bounds max_line: each connection holds a read buffer and
+// scratch space of a few times max_line.
+const maxLineLimit = 1 << 20
+
+// minQueueBytes keeps a backend queue several dispatcher batches deep:
+// batches are taken or dropped whole, so a smaller queue would drop batches
+// while empty.
+const minQueueBytes = 4 * batchFlushBytes
 
 // reservedPoolNames would shadow admin endpoints.
 var reservedPoolNames = []string{"debug", "metrics", "stats", "ops", "hashcheck", "pools"}

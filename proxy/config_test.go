@@ -71,6 +71,8 @@ func TestBadConfigNamesKeyAndLine(t *testing.T) {
 		{"unknown pool", strings.Replace(base, "pool = \"carbon\"", "pool = \"carbn\"", 1), []string{"line 4", "listeners.0.pool", "carbn"}},
 		{"bad listen", strings.Replace(base, "tcp://127.0.0.1:0", "sctp://x:1", 1), []string{"line 3", "listeners.0.listen", "sctp"}},
 		{"udp readers out of range", strings.Replace(base, "pool = \"carbon\"\n", "pool = \"carbon\"\nreaders = 100\n", 1), []string{"line 5", "listeners.0.readers"}},
+		{"queue below four batches", base + "queue_bytes = \"32KiB\"\nbatch_bytes = \"16KiB\"\n", []string{"line 8", "pools.carbon.queue_bytes", "64KiB"}},
+		{"max_line above the limit", strings.Replace(base, "pool = \"carbon\"\n", "pool = \"carbon\"\nmax_line = \"2MiB\"\n", 1), []string{"line 5", "listeners.0.max_line", "1MiB"}},
 		{"bad format", strings.Replace(base, "pool = \"carbon\"\n", "pool = \"carbon\"\nformat = \"json\"\n", 1), []string{"line 5", "listeners.0.format", "json"}},
 		{"bad duration", base + "flush_interval = \"soon\"\n", []string{"line 8", "soon"}},
 		{"replication above members", base + "replication = 3\n", []string{"line 8", "pools.carbon.replication"}},

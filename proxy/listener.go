@@ -163,7 +163,10 @@ func (l *listener) serveConn(c net.Conn) {
 // readStream routes every line of r, flushing once per block read.
 func (l *listener) readStream(r io.Reader) (lines uint64) {
 	cs := l.readers.Get().(*connState)
-	defer l.readers.Put(cs)
+	defer func() {
+		cs.rd.Reset(nil) // the pool must not keep the connection alive
+		l.readers.Put(cs)
+	}()
 	cs.rd.Reset(r)
 	before := cs.rd.Overlong()
 	for {
