@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -841,28 +839,7 @@ func TestInterop(t *testing.T) {
 	tool := zktest.SharedTool(t, "zk/serverset.py")
 	zks := zktest.Start(t)
 	const ss = "/discovery/test/interop"
-	register := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command(py, append([]string{tool, "register", "--zk", zks.Addr(), "--path", ss,
-			"--session-timeout", "2", "--lifetime", "60"}, args...)...)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
-		})
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, ss+"/member_") {
-			t.Fatalf("serverset.py register %q: first line %q, %v; stderr %s", args, line, err, stderr.String())
-		}
-	}
+	register := func(args ...string) { zktest.PyRegister(t, zks.Addr(), ss, args...) }
 	register("--host", "127.0.0.1", "--port", "9101", "--additional", "admin=127.0.0.1:9991", "--shard", "0")
 	register("--host", "127.0.0.1", "--port", "9102", "--style", "twitter-python")
 	register("--host", "127.0.0.1", "--port", "9103", "--style", "go-serversets")

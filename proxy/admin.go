@@ -333,14 +333,24 @@ func serverFromForm(req *http.Request) (discovery.Server, error) {
 	return s, nil
 }
 
-func (r *Relay) handleAddServer(w http.ResponseWriter, req *http.Request) {
+// poolAndServer resolves {pool} and the server form fields of an
+// add/purge request, answering 404 or 400 itself when they are bad.
+func (r *Relay) poolAndServer(w http.ResponseWriter, req *http.Request) (*Pool, discovery.Server, bool) {
 	p, ok := r.poolFromPath(w, req)
 	if !ok {
-		return
+		return nil, discovery.Server{}, false
 	}
 	s, err := serverFromForm(req)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
+		return nil, discovery.Server{}, false
+	}
+	return p, s, true
+}
+
+func (r *Relay) handleAddServer(w http.ResponseWriter, req *http.Request) {
+	p, s, ok := r.poolAndServer(w, req)
+	if !ok {
 		return
 	}
 	if err := p.checkMember(s); err != nil {
@@ -353,13 +363,8 @@ func (r *Relay) handleAddServer(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Relay) handlePurgeServer(w http.ResponseWriter, req *http.Request) {
-	p, ok := r.poolFromPath(w, req)
+	p, s, ok := r.poolAndServer(w, req)
 	if !ok {
-		return
-	}
-	s, err := serverFromForm(req)
-	if err != nil {
-		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	// Without an instance, purge every member at that address.

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,12 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -364,8 +361,6 @@ func TestZooKeeperRelay(t *testing.T) {
 	})
 
 	t.Run("serverset.py members are routed to", func(t *testing.T) {
-		py := zktest.Python(t)
-		tool := zktest.SharedTool(t, "zk/serverset.py")
 		const ss = "/discovery/test/interop"
 		s0, s1, s2 := startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0")
 		all := []*sink{s0, s1, s2}
@@ -377,37 +372,11 @@ func TestZooKeeperRelay(t *testing.T) {
 			if i == 1 {
 				args = append(args, "--style", "twitter-python", "--shard", "1")
 			}
-			pyRegister(t, py, tool, zks.Addr(), ss, args...)
+			zktest.PyRegister(t, zks.Addr(), ss, args...)
 		}
 		waitRing(t, r, "after serverset.py registered two members", addrsOf(s1, s2))
 		routeCheck(t, c, all, []*sink{s1, s2}, "interop", 200)
 	})
-}
-
-// pyRegister runs `serverset.py register` (Twitter's own member layout,
-// written with kazoo) until the end of the test, returning once the member
-// exists.
-func pyRegister(t *testing.T, py, tool, zkAddr, ss string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(py, append([]string{tool, "register", "--zk", zkAddr, "--path", ss,
-		"--session-timeout", "2", "--lifetime", "60"}, args...)...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	first, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(first, ss+"/"+discovery.MemberPrefix) {
-		t.Fatalf("serverset.py register %q: first line %q, %v; stderr %s", args, first, err, stderr.String())
-	}
 }
 
 // TestZooKeeperOutageKeepsRouting: with ZooKeeper stopped under a running

@@ -380,3 +380,33 @@ func Python(t testing.TB) string {
 	}
 	return py
 }
+
+// PyRegister runs `../shared/zk/serverset.py register` (Twitter's own member
+// layout, written with kazoo) against zkAddr under path until the end of the
+// test, and returns the member's znode path once it exists. args are passed
+// on (--host, --port, --style, --shard, --raw-json, ...).
+func PyRegister(t testing.TB, zkAddr, path string, args ...string) string {
+	t.Helper()
+	py := Python(t)
+	tool := SharedTool(t, "zk/serverset.py")
+	cmd := exec.Command(py, append([]string{tool, "register", "--zk", zkAddr, "--path", path,
+		"--session-timeout", "2", "--lifetime", "60"}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	first, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(first, path+"/member_") {
+		t.Fatalf("serverset.py register %q: first line %q, %v; stderr %s", args, first, err, stderr.String())
+	}
+	return strings.TrimSpace(first)
+}
