@@ -248,7 +248,7 @@ func (r *Relay) handleHashcheck(w http.ResponseWriter, req *http.Request) {
 	out := map[string]HashcheckResult{}
 	for _, name := range r.poolNames {
 		p := r.pools[name]
-		st, idx, _ := p.lookup([]byte(key), nil)
+		st, idx := p.lookup([]byte(key), nil)
 		res := HashcheckResult{Hasher: p.cfg.Hasher, Servers: []string{}}
 		if st.ring != nil {
 			res.Hash = st.ring.Hash([]byte(key))

@@ -111,7 +111,7 @@ func (d *dispatcher) decide(ln []byte) (p *Pool, st *poolState, idx []int, out [
 			break
 		}
 	}
-	st, d.idx, _ = p.lookup(key, d.idx)
+	st, d.idx = p.lookup(key, d.idx)
 	if len(d.idx) == 0 {
 		d.countNoMembers(p)
 		return nil, nil, nil, nil, false

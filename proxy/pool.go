@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -25,7 +24,6 @@ type Pool struct {
 	index      int  // position in the relay's pool list
 	noBackends bool // route-only: rings without connections
 	cfg        PoolConfig
-	static     []discovery.Server
 	log        *zap.Logger
 	metrics    *poolMetrics
 	bmet       *backend.Metrics
@@ -74,7 +72,6 @@ func newPool(o poolOptions) (*Pool, error) {
 		index:      o.Index,
 		noBackends: o.NoBackends,
 		cfg:        o.Config,
-		static:     static,
 		log:        o.Logger.Named("pool").With(zap.String("pool", o.Name)),
 		metrics:    o.Metrics.pool(o.Name),
 		bmet:       o.Metrics.Backend,
@@ -160,17 +157,15 @@ func (p *Pool) checkMember(s discovery.Server) error {
 	return err
 }
 
-// errNoMembers is returned by lookups on a pool with an empty ring.
-var errNoMembers = errors.New("pool has no members")
-
 // lookup is the one routing decision shared by live traffic, `relay route`
-// and /hashcheck: the current state and the indexes of key's backends.
-func (p *Pool) lookup(key []byte, dst []int) (*poolState, []int, error) {
+// and /hashcheck: the current state and the indexes of key's backends
+// (none when the pool has no members).
+func (p *Pool) lookup(key []byte, dst []int) (*poolState, []int) {
 	st := p.state.Load()
 	if st.ring == nil {
-		return st, dst[:0], errNoMembers
+		return st, dst[:0]
 	}
-	return st, st.ring.Lookup(key, dst), nil
+	return st, st.ring.Lookup(key, dst)
 }
 
 // close drains every backend, including those still draining after their
