@@ -79,56 +79,68 @@ func newDispatcher(r *route) *dispatcher {
 	}
 }
 
+// decision is the outcome of routing one line. Its slices are views valid
+// until the dispatcher's next decide.
+type decision struct {
+	pool *Pool
+	st   *poolState
+	idx  []int       // indexes into st.backends / st.servers
+	key  []byte      // the key the line was routed by
+	out  []byte      // the line to forward (rewritten by the format, or as read)
+	why  line.Reason // when not OK, why the line is invalid
+}
+
 // decide is the one routing decision shared by live traffic and `relay
 // route`: key extraction, rules, ring lookup. ok is false when the line is
-// not forwarded (the reason is already counted). The returned slices are
-// views valid until the next call.
-func (d *dispatcher) decide(ln []byte) (p *Pool, st *poolState, idx []int, out []byte, ok bool) {
-	var key []byte
-	var why line.Reason
+// not forwarded: dec.why says why for an invalid line; otherwise it was
+// rejected by a rule or its pool has no members. Either way it is already
+// counted.
+func (d *dispatcher) decide(ln []byte) (dec decision, ok bool) {
 	if d.r.keyRewriter != nil {
-		key, out, why = d.r.keyRewriter.KeyRewrite(d.out[:0], ln)
+		dec.key, dec.out, dec.why = d.r.keyRewriter.KeyRewrite(d.out[:0], ln)
 	} else {
-		key, why = d.r.format.Key(d.scratch[:0], ln)
-		out = ln
+		dec.key, dec.why = d.r.format.Key(d.scratch[:0], ln)
+		dec.out = ln
 	}
-	if why != line.OK {
-		if why != line.Empty {
+	if dec.why != line.OK {
+		if dec.why != line.Empty {
 			d.in++
-			d.invalid[why]++
+			d.invalid[dec.why]++
 		}
-		return nil, nil, nil, nil, false
+		return dec, false
 	}
 	d.in++
-	p = d.r.pool
+	dec.pool = d.r.pool
 	for i := range d.r.rules {
-		if d.r.rules[i].re.Match(key) {
+		if d.r.rules[i].re.Match(dec.key) {
 			if d.r.rules[i].reject {
 				d.rejected++
-				return nil, nil, nil, nil, false
+				return dec, false
 			}
-			p = d.r.rules[i].pool
+			dec.pool = d.r.rules[i].pool
 			break
 		}
 	}
-	st, d.idx = p.lookup(key, d.idx)
+	dec.st, d.idx = dec.pool.lookup(dec.key, d.idx)
+	dec.idx = d.idx
 	if len(d.idx) == 0 {
-		d.countNoMembers(p)
-		return nil, nil, nil, nil, false
+		d.countNoMembers(dec.pool)
+		return dec, false
 	}
 	if d.r.rewriter != nil && d.r.keyRewriter == nil {
 		d.out = d.r.rewriter.Rewrite(d.out[:0], ln)
-		out = d.out
+		dec.out = d.out
 	}
-	return p, st, d.idx, out, true
+	return dec, true
 }
 
 // line routes one line (without its newline) into the batches.
 func (d *dispatcher) line(ln []byte) {
-	p, st, idx, out, ok := d.decide(ln)
+	dec, ok := d.decide(ln)
 	if !ok {
 		return
 	}
+	p, st, idx, out := dec.pool, dec.st, dec.idx, dec.out
 	for _, i := range idx {
 		b := st.backends[i]
 		bt := d.batches[b]

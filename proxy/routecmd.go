@@ -14,10 +14,11 @@ import (
 // in and writes, for each, `key<TAB>server[,server...]` to out: the servers
 // as written in the config, replicas in the order the ring picks them. It
 // runs each line through the same decision live traffic takes (format key,
-// ring lookup) on a relay built with NoBackends. A bare key (no value) is
-// accepted and completed with a dummy value for the format, as carbon-c-relay's
-// test mode accepts bare names. Lines that are not routable are reported on
-// errOut with their reason.
+// ring lookup; the key printed is the one decide routed by) on a relay built
+// with NoBackends. A bare key (no value) is accepted and completed with a
+// dummy value for the format, as carbon-c-relay's test mode accepts bare
+// names. Lines that are not routable are reported on errOut with their
+// reason.
 func (r *Relay) RouteTest(pool, format string, in io.Reader, out, errOut io.Writer) error {
 	p := r.pools[pool]
 	if p == nil {
@@ -60,24 +61,22 @@ func (r *Relay) RouteTest(pool, format string, in io.Reader, out, errOut io.Writ
 			full = append(append(full[:0], ln...), filler...)
 			ln = full
 		}
-		key, why := f.Key(d.scratch[:0], ln)
-		if why != line.OK {
-			fmt.Fprintf(errOut, "line %d: %q: invalid (%s)\n", n, ln, why)
+		dec, ok := d.decide(ln)
+		switch {
+		case !ok && dec.why != line.OK:
+			fmt.Fprintf(errOut, "line %d: %q: invalid (%s)\n", n, ln, dec.why)
 			continue
-		}
-		key = append([]byte(nil), key...)
-		_, st, idx, _, ok := d.decide(ln)
-		if !ok {
+		case !ok:
 			fmt.Fprintf(errOut, "line %d: %q: pool %q has no members\n", n, ln, pool)
 			continue
 		}
-		w.Write(key)
+		w.Write(dec.key)
 		w.WriteByte('\t')
-		for i, j := range idx {
+		for i, j := range dec.idx {
 			if i > 0 {
 				w.WriteByte(',')
 			}
-			w.WriteString(st.servers[j].Display())
+			w.WriteString(dec.st.servers[j].Display())
 		}
 		w.WriteByte('\n')
 	}
