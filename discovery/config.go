@@ -33,15 +33,21 @@ type ZooKeeperConfig struct {
 	// MaxConcurrentGets bounds the member reads in flight at once, over all
 	// pools, so a large deploy does not hit ZooKeeper with a thundering herd.
 	MaxConcurrentGets int `toml:"max_concurrent_gets"`
+	// StartWait is how long the relay waits at start (and for pools a
+	// reload adds) for every serverset's first sync (Membership.Synced)
+	// before it routes; pools not synced by then start on their saved or
+	// static servers. 0 does not wait.
+	StartWait config.Duration `toml:"start_wait"`
 }
 
 // DefaultZooKeeperConfig returns the defaults: no servers, a 10 s session,
-// a resync every minute, 32 concurrent member reads.
+// a resync every minute, 32 concurrent member reads, a 5 s start wait.
 func DefaultZooKeeperConfig() ZooKeeperConfig {
 	return ZooKeeperConfig{
 		SessionTimeout:    config.Duration{Duration: 10 * time.Second},
 		ResyncInterval:    config.Duration{Duration: time.Minute},
 		MaxConcurrentGets: 32,
+		StartWait:         config.Duration{Duration: 5 * time.Second},
 	}
 }
 
@@ -63,6 +69,9 @@ func (c ZooKeeperConfig) Validate() error {
 	}
 	if c.SessionTimeout.Duration < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("zookeeper.session_timeout %s: must be at least 100ms", c.SessionTimeout.Duration))
+	}
+	if c.StartWait.Duration < 0 {
+		errs = append(errs, fmt.Errorf("zookeeper.start_wait %s: must not be negative", c.StartWait.Duration))
 	}
 	if c.MaxConcurrentGets < 1 {
 		errs = append(errs, fmt.Errorf("zookeeper.max_concurrent_gets %d: must be at least 1", c.MaxConcurrentGets))
@@ -101,6 +110,12 @@ type PoolConfig struct {
 	// instance, a backend that re-registers at a new address keeps its keys
 	// on rings that hash the instance.
 	InstanceFrom string `toml:"instance_from"`
+	// MemberScheme is how members are reached: "" or "tcp" (the default),
+	// "udp" (every member, e.g. a statsd tier), or "endpoint": the scheme is
+	// the selected Endpoint's name's, "udp"/"tcp" or a name ending in
+	// "_udp"/"-udp" or "_tcp"/"-tcp" (any case); with a name that says
+	// neither, members are skipped (SkipNoScheme).
+	MemberScheme string `toml:"member_scheme"`
 	// Debounce coalesces serverset changes: a change is applied at most this
 	// long after it is seen, with all the others seen meanwhile; at most one
 	// rebuild per window. 0 applies every sync at once.
@@ -132,8 +147,8 @@ func (c PoolConfig) Validate() error {
 			path.Clean(c.Serverset) != c.Serverset {
 			errs = append(errs, fmt.Errorf("serverset %q: want an absolute ZooKeeper path such as /discovery/prod/carbon", c.Serverset))
 		}
-	} else if c.Endpoint != "" || c.Shard != nil || c.InstanceFrom != "" {
-		errs = append(errs, errors.New("endpoint, shard and instance_from need a serverset"))
+	} else if c.Endpoint != "" || c.Shard != nil || c.InstanceFrom != "" || (c.MemberScheme != "" && c.MemberScheme != "tcp") {
+		errs = append(errs, errors.New("endpoint, shard, instance_from and member_scheme need a serverset"))
 	}
 	if c.Shard != nil && *c.Shard < 0 {
 		errs = append(errs, fmt.Errorf("shard %d: must not be negative", *c.Shard))
@@ -144,12 +159,37 @@ func (c PoolConfig) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf(`instance_from %q: want "", "shard" or "metadata:KEY"`, c.InstanceFrom))
 	}
+	switch c.MemberScheme {
+	case "", "tcp", "udp":
+	case "endpoint":
+		if c.Endpoint == "" {
+			errs = append(errs, errors.New(`member_scheme "endpoint": needs endpoint, whose name gives the scheme`))
+		}
+	default:
+		errs = append(errs, fmt.Errorf(`member_scheme %q: want "", "tcp", "udp" or "endpoint"`, c.MemberScheme))
+	}
 	return errors.Join(errs...)
 }
 
+// EndpointScheme returns the scheme an endpoint's name says, for
+// member_scheme = "endpoint": "udp" for "udp" or a name ending in "_udp" or
+// "-udp", "tcp" likewise, compared without case; "" when the name says
+// neither.
+func EndpointScheme(name string) string {
+	n := strings.ToLower(name)
+	for _, scheme := range []string{"udp", "tcp"} {
+		if n == scheme || strings.HasSuffix(n, "_"+scheme) || strings.HasSuffix(n, "-"+scheme) {
+			return scheme
+		}
+	}
+	return ""
+}
+
 // Select maps a parsed member to the pool's server, or says why the member
-// is skipped: not ALIVE, lacking the selected endpoint, another shard, or no
-// instance where instance_from asks for one.
+// is skipped: not ALIVE, lacking the selected endpoint, another shard, no
+// instance where instance_from asks for one, or (member_scheme "endpoint")
+// an endpoint name that names no scheme. The server's Proto is the
+// member_scheme's.
 func (c PoolConfig) Select(pm ParsedMember) (Server, SkipReason) {
 	if !pm.Alive {
 		return Server{}, SkipNotAlive
@@ -171,6 +211,14 @@ func (c PoolConfig) Select(pm ParsedMember) (Server, SkipReason) {
 		return Server{}, SkipShardMismatch
 	}
 	srv := Server{Proto: "tcp", Host: ep.Host, Port: ep.Port}
+	switch c.MemberScheme {
+	case "udp":
+		srv.Proto = "udp"
+	case "endpoint":
+		if srv.Proto = EndpointScheme(c.Endpoint); srv.Proto == "" {
+			return Server{}, SkipNoScheme
+		}
+	}
 	switch {
 	case c.InstanceFrom == "shard":
 		if pm.Shard == nil {

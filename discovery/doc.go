@@ -12,6 +12,7 @@
 //     discovery keys of [pools.NAME], embedded by proxy), PoolConfig.Select.
 //   - membership.go: Membership, the per-pool policy (debounce, remove
 //     delay, empty hold, last known good, static fallback, HTTP overlay).
+//   - state.go: StateStore, the last-known-good membership on disk.
 //   - watcher.go: Discovery, one ZooKeeper session following every pool's
 //     serverset and feeding its Membership.
 //   - check.go, registrar.go: health checks, rise/fall, and the Registrar
@@ -40,6 +41,7 @@
 //     everyone. ZooKeeper checks delete rights on the parent, which is
 //     created open as Finagle does, so the ACL guards a member's data and
 //     ACL, not its deletion.
-//   - There is no persisted last-known-good file (O2): a relay restarted
-//     while ZooKeeper is down uses its static servers.
+//   - The last-known-good membership is persisted (O2) when the relay has a
+//     StateStore: a relay restarted while ZooKeeper is down starts on the
+//     members it saved (source zookeeper_cache), else on its static servers.
 package discovery

@@ -103,10 +103,13 @@ const (
 	SkipFetchNoNode   SkipReason = "vanished"
 	// SkipUnreadable is a member whose ACL does not let the relay read it.
 	SkipUnreadable SkipReason = "unreadable"
+	// SkipNoScheme is a member of a pool with member_scheme "endpoint" whose
+	// endpoint name says neither tcp nor udp.
+	SkipNoScheme SkipReason = "endpoint_names_no_scheme"
 )
 
 // SkipReasons lists every SkipReason, for binding metric labels once.
-var SkipReasons = [...]SkipReason{SkipInvalidJSON, SkipNotAlive, SkipNoEndpoint, SkipBadEndpoint, SkipShardMismatch, SkipNoInstance, SkipFetchNoNode, SkipUnreadable}
+var SkipReasons = [...]SkipReason{SkipInvalidJSON, SkipNotAlive, SkipNoEndpoint, SkipBadEndpoint, SkipShardMismatch, SkipNoInstance, SkipFetchNoNode, SkipUnreadable, SkipNoScheme}
 
 // rawMember decodes leniently: unknown fields are ignored, and ports and
 // shards are kept raw so that a non-integer only drops what it belongs to

@@ -16,6 +16,9 @@ const (
 	SourceStatic    Source = "static"
 	SourceZooKeeper Source = "zookeeper"
 	SourceHTTP      Source = "http"
+	// SourceCache is a serverset member from MembershipConfig.Seed (the
+	// last-known-good membership saved on disk), until the first sync.
+	SourceCache Source = "zookeeper_cache"
 )
 
 // Member is a server in a pool's current membership and where it came from.
@@ -31,6 +34,9 @@ type Snapshot struct {
 	// LastSync is the time of the last successful ZooKeeper sync (zero if
 	// none yet, or the pool has no serverset).
 	LastSync time.Time
+	// SeedAt is MembershipConfig.SeedAt while the serverset part still
+	// comes from the seed (members with Source SourceCache), else zero.
+	SeedAt time.Time
 }
 
 // Servers returns the members' servers, in membership order.
@@ -46,15 +52,27 @@ func (s Snapshot) Servers() []Server {
 type MembershipConfig struct {
 	Pool string
 	// Static servers, in config order: the membership until the first
-	// successful ZooKeeper sync (and for pools without a serverset, always).
+	// successful ZooKeeper sync (and for pools without a serverset, always),
+	// unless there is a Seed.
 	Static []Server
+	// Seed is a last-known-good serverset part (see StateStore.Load) to
+	// start with instead of Static: its members are listed with Source
+	// SourceCache until the first sync, which replaces them at once (no
+	// Debounce, no RemoveDelay) subject only to EmptyHold. Empty means no
+	// seed. SeedAt is when it was saved (shown as Snapshot.SeedAt).
+	Seed   []Server
+	SeedAt time.Time
+	// Store, if set, receives the applied serverset part after every change
+	// that came from a sync, saved for the pool and PoolConfig.Serverset (see
+	// LastSaveError). Seeds and static servers are never saved.
+	Store *StateStore
 	// OnChange is called with every new membership, from one goroutine at a
 	// time and in the order of the changes, never while a Membership lock is
 	// held. It must not block for long and must not call Stop.
 	OnChange func(Snapshot)
 	// PoolConfig carries the policy: Debounce, RemoveDelay and EmptyHold
-	// (the other fields are the watcher's). The zero value applies every
-	// serverset update at once.
+	// (the other fields are the watcher's; Serverset also names what Store
+	// saves). The zero value applies every serverset update at once.
 	PoolConfig
 	// Metrics, if set, receives members per source and rebuild counts.
 	Metrics *Metrics
@@ -66,14 +84,14 @@ type MembershipConfig struct {
 //
 // The order of members is deterministic, because ring algorithms such as
 // jump_fnv1a_ch depend on it: the serverset part (which replaces the static
-// part after the first sync, never merged with it) is sorted by instance
-// (numerically when both are integers, so shard 2 < shard 10), then host,
-// then port; static servers keep config order; HTTP additions follow in the
-// order they were added. A server is listed once, by its first source.
+// part, or the seed, after the first sync, never merged with it) is in
+// SortServers order; static servers keep config order; HTTP additions
+// follow in the order they were added. A server is listed once, by its
+// first source.
 //
 // Policy for serverset updates (spec W3/W4, O1/O2):
-//   - The first sync is applied at once (static -> serverset), subject only
-//     to EmptyHold.
+//   - The first sync is applied at once (static or seed -> serverset),
+//     subject only to EmptyHold.
 //   - Later changes are coalesced: the first change after a rebuild starts a
 //     Debounce timer, and when it fires everything seen meanwhile is applied
 //     in one rebuild. An unchanged set causes no rebuild and no OnChange.
@@ -84,17 +102,25 @@ type MembershipConfig struct {
 //   - An update that would leave the serverset part empty is held until the
 //     serverset has been empty for EmptyHold.
 //   - While ZooKeeper is unreachable nothing calls SetZooKeeper, so the last
-//     applied (last known good) membership stays.
+//     applied (last known good) membership stays; with a Store it also
+//     survives a restart, as the next Membership's Seed.
 //
-// HTTP Add and Purge apply at once.
+// HTTP Add and Purge apply at once. Reconfigure replaces the static servers
+// and the policy of a live Membership.
 type Membership struct {
-	cfg MembershipConfig
-	met *membershipMetrics
+	cfg    MembershipConfig
+	met    *membershipMetrics
+	synced chan struct{} // closed after the first SetZooKeeper
+	once   sync.Once     // closes synced
 
-	notify sync.Mutex // serialises rebuilds and OnChange calls, in order
+	notify  sync.Mutex // serialises rebuilds, OnChange calls and saves, in order
+	saved   []Server   // serverset part last saved to Store
+	didSave bool
 
 	mu         sync.Mutex
-	zk         []Server // applied serverset part; nil until first applied
+	zk         []Server // applied serverset part (or the seed); nil until first applied
+	seeded     bool     // zk is cfg.Seed, not yet replaced by a sync
+	saveErr    error    // of the last save to Store
 	lastSync   time.Time
 	desired    []Server // latest serverset sync; nil until the first
 	goneSince  map[string]time.Time
@@ -108,14 +134,37 @@ type Membership struct {
 	version    uint64
 }
 
-// NewMembership returns a Membership on its static servers.
+// NewMembership returns a Membership on its seed, or on its static servers
+// when the seed is empty.
 func NewMembership(cfg MembershipConfig) *Membership {
-	m := &Membership{cfg: cfg, purged: map[string]bool{}, goneSince: map[string]time.Time{}}
+	m := &Membership{cfg: cfg, purged: map[string]bool{}, goneSince: map[string]time.Time{}, synced: make(chan struct{})}
+	m.cfg.Static = slices.Clone(cfg.Static)
+	if len(cfg.Seed) > 0 {
+		m.zk, m.seeded = SortServers(cfg.Seed), true
+	}
 	if cfg.Metrics != nil {
 		m.met = cfg.Metrics.membership(cfg.Pool)
 		m.met.observe(m.snapshotLocked())
 	}
 	return m
+}
+
+// Synced returns a channel that is closed once the first SetZooKeeper call
+// has returned: that sync is recorded (Snapshot.LastSync) and, if the
+// policy applied it at once, published to OnChange. It is closed whatever
+// the policy decided (an empty first sync may still be held by EmptyHold)
+// and never closes for a pool without a serverset. Any goroutine may call
+// it, any number of times; every call returns the same channel.
+func (m *Membership) Synced() <-chan struct{} { return m.synced }
+
+// LastSaveError returns the error of the last attempt to save the serverset
+// part to MembershipConfig.Store, nil after a successful one (or none). A
+// failed save is retried at the next update of the Membership (every sync),
+// until one succeeds; it never holds up a rebuild for longer than the write.
+func (m *Membership) LastSaveError() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.saveErr
 }
 
 // Snapshot returns the current membership.
@@ -127,6 +176,9 @@ func (m *Membership) Snapshot() Snapshot {
 
 func (m *Membership) snapshotLocked() Snapshot {
 	snap := Snapshot{Pool: m.cfg.Pool, LastSync: m.lastSync}
+	if m.seeded {
+		snap.SeedAt = m.cfg.SeedAt
+	}
 	seen := map[string]bool{}
 	add := func(s Server, src Source) {
 		id := s.ID()
@@ -137,8 +189,12 @@ func (m *Membership) snapshotLocked() Snapshot {
 		snap.Members = append(snap.Members, Member{Server: s, Source: src})
 	}
 	if m.zk != nil {
+		src := SourceZooKeeper
+		if m.seeded {
+			src = SourceCache
+		}
 		for _, s := range m.zk {
-			add(s, SourceZooKeeper)
+			add(s, src)
 		}
 	} else {
 		for _, s := range m.cfg.Static {
@@ -175,8 +231,9 @@ func (m *Membership) Purge(s Server) {
 
 // SetZooKeeper records the serverset's members after a successful sync at
 // time at; the policy decides when they are applied. Servers are sorted
-// (see Membership) and deduplicated by ID.
+// (see Membership) and deduplicated by ID. It closes Synced's channel.
 func (m *Membership) SetZooKeeper(servers []Server, at time.Time) {
+	defer m.once.Do(func() { close(m.synced) })
 	desired := SortServers(servers)
 	m.update(func() bool {
 		m.lastSync = at
@@ -201,14 +258,14 @@ func (m *Membership) SetZooKeeper(servers []Server, at time.Time) {
 			in[s.ID()] = true
 			delete(m.goneSince, s.ID())
 		}
-		for _, s := range m.zk {
+		for _, s := range m.appliedLocked() {
 			if !in[s.ID()] {
 				if _, ok := m.goneSince[s.ID()]; !ok {
 					m.goneSince[s.ID()] = now
 				}
 			}
 		}
-		if m.zk == nil || m.cfg.Debounce.Duration <= 0 {
+		if m.zk == nil || m.seeded || m.cfg.Debounce.Duration <= 0 {
 			return m.evaluateLocked(now)
 		}
 		m.scheduleLocked(now.Add(m.cfg.Debounce.Duration))
@@ -216,9 +273,28 @@ func (m *Membership) SetZooKeeper(servers []Server, at time.Time) {
 	})
 }
 
-// Stop cancels pending serverset updates and waits for a rebuild in
-// progress; later timers never fire. Add, Purge and SetZooKeeper's LastSync
-// still work after Stop. It is idempotent.
+// Reconfigure replaces the static servers (kept in the given order) and the
+// policy (Debounce, RemoveDelay and EmptyHold of policy; its other fields
+// are ignored) of a live Membership. The HTTP overlay, the applied
+// serverset part or seed, and pending updates are kept: a pending
+// evaluation keeps its deadline, and the new policy applies to every
+// decision from then on. OnChange gets the new snapshot only if it differs
+// (e.g. the pool runs on its static servers and they changed). It is safe
+// to call at any time, also after Stop.
+func (m *Membership) Reconfigure(static []Server, policy PoolConfig) {
+	static = slices.Clone(static)
+	m.update(func() bool {
+		before := m.snapshotLocked().Members
+		m.cfg.Static = static
+		m.cfg.Debounce, m.cfg.RemoveDelay, m.cfg.EmptyHold = policy.Debounce, policy.RemoveDelay, policy.EmptyHold
+		return !slices.Equal(before, m.snapshotLocked().Members)
+	})
+}
+
+// Stop cancels pending serverset updates and waits for a rebuild (or save)
+// in progress; later timers never fire and nothing more is saved. Add,
+// Purge, Reconfigure and SetZooKeeper's LastSync still work after Stop. It
+// is idempotent.
 func (m *Membership) Stop() {
 	m.mu.Lock()
 	m.stopped = true
@@ -287,7 +363,7 @@ func (m *Membership) evaluateLocked(now time.Time) bool {
 		}
 	}
 	nz := append(make([]Server, 0, len(m.desired)), m.desired...)
-	for _, s := range m.zk {
+	for _, s := range m.appliedLocked() {
 		if in[s.ID()] {
 			continue
 		}
@@ -317,34 +393,63 @@ func (m *Membership) evaluateLocked(now time.Time) bool {
 	if !next.IsZero() {
 		m.scheduleLocked(next)
 	}
-	if m.zk != nil && sameServers(nz, m.zk) {
+	if m.zk != nil && !m.seeded && sameServers(nz, m.zk) {
 		return false
 	}
-	m.zk = nz
+	m.zk, m.seeded = nz, false
 	return true
+}
+
+// appliedLocked is the serverset part applied by syncs: nil before the
+// first, and while the seed stands in (its members are not kept in limbo).
+func (m *Membership) appliedLocked() []Server {
+	if m.seeded {
+		return nil
+	}
+	return m.zk
 }
 
 // update runs f under the locks and, if it reports a change, publishes the
 // new snapshot to OnChange while still holding notify (so calls are
-// serialised and ordered) but not mu.
+// serialised and ordered) but not mu. Then, still under notify, it saves
+// the applied serverset part if it differs from the last one saved.
 func (m *Membership) update(f func() bool) {
 	m.notify.Lock()
 	defer m.notify.Unlock()
 	m.mu.Lock()
-	if !f() {
-		m.mu.Unlock()
-		return
+	changed := f()
+	var snap Snapshot
+	if changed {
+		m.version++
+		snap = m.snapshotLocked()
 	}
-	m.version++
-	snap := m.snapshotLocked()
+	save := m.cfg.Store != nil && !m.stopped && m.appliedLocked() != nil &&
+		!(m.didSave && sameServers(m.zk, m.saved))
+	applied := m.zk // never modified in place
 	m.mu.Unlock()
-	if m.met != nil {
-		m.met.rebuilds.Inc()
-		m.met.observe(snap)
+	if changed {
+		if m.met != nil {
+			m.met.rebuilds.Inc()
+			m.met.observe(snap)
+		}
+		if m.cfg.OnChange != nil {
+			m.cfg.OnChange(snap)
+		}
 	}
-	if m.cfg.OnChange != nil {
-		m.cfg.OnChange(snap)
+	if save {
+		m.save(applied)
 	}
+}
+
+// save writes the applied serverset part to the store; called under notify.
+func (m *Membership) save(servers []Server) {
+	err := m.cfg.Store.Save(m.cfg.Pool, m.cfg.Serverset, servers, time.Now())
+	if err == nil {
+		m.saved, m.didSave = servers, true
+	}
+	m.mu.Lock()
+	m.saveErr = err
+	m.mu.Unlock()
 }
 
 func sameServers(a, b []Server) bool {
@@ -355,29 +460,23 @@ func sameServers(a, b []Server) bool {
 }
 
 // SortServers returns a sorted copy of servers without duplicate IDs, in
-// the order a pool lists serverset members: by instance (numerically when
-// both are integers), then host, then port.
+// the order a pool lists serverset members. The order is total, so the
+// result does not depend on the order of servers (ZooKeeper lists children
+// in no particular order, and rings depend on member order):
+//   - by instance: none first, then integers (as int64) by value, so shard
+//     2 < shard 10, then every other instance by string; two spellings of
+//     one integer ("7", "07") by string;
+//   - then host, port and proto;
+//   - of servers with the same ID, the one whose Raw sorts first is kept.
 func SortServers(servers []Server) []Server {
-	out := make([]Server, 0, len(servers))
-	seen := make(map[string]bool, len(servers))
-	for _, s := range servers {
-		if !seen[s.ID()] {
-			seen[s.ID()] = true
-			out = append(out, s)
-		}
-	}
-	slices.SortStableFunc(out, compareServers)
-	return out
+	out := append(make([]Server, 0, len(servers)), servers...) // never nil
+	slices.SortFunc(out, compareServers)
+	return slices.CompactFunc(out, func(a, b Server) bool { return a.ID() == b.ID() })
 }
 
 func compareServers(a, b Server) int {
-	if a.Instance != b.Instance {
-		ai, aerr := strconv.ParseInt(a.Instance, 10, 64)
-		bi, berr := strconv.ParseInt(b.Instance, 10, 64)
-		if aerr == nil && berr == nil && ai != bi {
-			return cmp.Compare(ai, bi)
-		}
-		return cmp.Compare(a.Instance, b.Instance)
+	if c := compareInstances(a.Instance, b.Instance); c != 0 {
+		return c
 	}
 	if c := cmp.Compare(a.Host, b.Host); c != 0 {
 		return c
@@ -385,5 +484,40 @@ func compareServers(a, b Server) int {
 	if c := cmp.Compare(a.Port, b.Port); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.ID(), b.ID())
+	if c := cmp.Compare(a.Proto, b.Proto); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.ID(), b.ID()); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Raw, b.Raw)
+}
+
+// compareInstances orders instances in three classes, each totally
+// ordered: "" < integers (by value, then by string) < other names (by
+// string).
+func compareInstances(a, b string) int {
+	if a == b {
+		return 0
+	}
+	ai, aerr := strconv.ParseInt(a, 10, 64)
+	bi, berr := strconv.ParseInt(b, 10, 64)
+	class := func(s string, err error) int {
+		switch {
+		case s == "":
+			return 0
+		case err == nil:
+			return 1
+		}
+		return 2
+	}
+	if c := cmp.Compare(class(a, aerr), class(b, berr)); c != 0 {
+		return c
+	}
+	if aerr == nil && berr == nil {
+		if c := cmp.Compare(ai, bi); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(a, b)
 }

@@ -1,7 +1,11 @@
 package discovery
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -9,6 +13,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"ringrelay/config"
 )
@@ -62,9 +68,25 @@ func describe(s Snapshot) string {
 }
 
 func newTestMembership(pc PoolConfig, static ...string) (*Membership, *recorder) {
+	return newTestMembershipCfg(MembershipConfig{Static: srvs(static...), PoolConfig: pc})
+}
+
+// newTestMembershipCfg returns a Membership of pool "p" on cfg, with a
+// recorder as its OnChange.
+func newTestMembershipCfg(cfg MembershipConfig) (*Membership, *recorder) {
 	r := &recorder{start: time.Now()}
-	m := NewMembership(MembershipConfig{Pool: "p", Static: srvs(static...), OnChange: r.onChange, PoolConfig: pc})
-	return m, r
+	cfg.Pool, cfg.OnChange = "p", r.onChange
+	return NewMembership(cfg), r
+}
+
+// advance moves a synctest bubble's fake clock on by d: it returns as soon
+// as every goroutine of the bubble is blocked and every timer due by then
+// has fired, without waiting in real time.
+func advance(d time.Duration) {
+	if d > 0 {
+		time.Sleep(d)
+	}
+	synctest.Wait()
 }
 
 // step is one action at a fake time, and the OnChange calls expected
@@ -75,16 +97,30 @@ type step struct {
 	empty  bool     // sync an empty serverset
 	add    string
 	purge  string
+	reconf *reconf
 	expect []string
+	// snap, if set, is the membership expected after the step (describe
+	// form; "-" for an empty one).
+	snap string
+}
+
+// reconf is a Reconfigure call.
+type reconf struct {
+	static []string
+	pc     PoolConfig
 }
 
 func runSteps(t *testing.T, name string, pc PoolConfig, static []string, steps []step) {
+	runStepsCfg(t, name, MembershipConfig{Static: srvs(static...), PoolConfig: pc}, steps)
+}
+
+func runStepsCfg(t *testing.T, name string, cfg MembershipConfig, steps []step) {
 	t.Run(name, func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			m, rec := newTestMembership(pc, static...)
+			m, rec := newTestMembershipCfg(cfg)
 			defer m.Stop()
 			for _, st := range steps {
-				time.Sleep(st.at - time.Since(rec.start))
+				advance(st.at - time.Since(rec.start))
 				switch {
 				case st.zk != nil:
 					m.SetZooKeeper(srvs(st.zk...), time.Now())
@@ -94,10 +130,18 @@ func runSteps(t *testing.T, name string, pc PoolConfig, static []string, steps [
 					m.Add(srv(st.add))
 				case st.purge != "":
 					m.Purge(srv(st.purge))
+				case st.reconf != nil:
+					m.Reconfigure(srvs(st.reconf.static...), st.reconf.pc)
 				}
 				synctest.Wait()
 				if got := rec.take(); !slices.Equal(got, st.expect) {
 					t.Errorf("at %v after %+v: OnChange calls\n got %q\nwant %q", st.at, st, got, st.expect)
+				}
+				if st.snap != "" {
+					want := strings.TrimPrefix(st.snap, "-")
+					if got := describe(m.Snapshot()); got != want {
+						t.Errorf("at %v after %+v: Snapshot = %q, want %q", st.at, st, got, want)
+					}
 				}
 			}
 		})
@@ -215,7 +259,7 @@ func TestMembershipOnChangeSerialisedAndOrdered(t *testing.T) {
 		mu.Lock()
 		last = s
 		mu.Unlock()
-		time.Sleep(50 * time.Microsecond)
+		runtime.Gosched() // let another call overlap, if one could
 		inside.Add(-1)
 	}})
 	defer m.Stop()
@@ -226,11 +270,13 @@ func TestMembershipOnChangeSerialisedAndOrdered(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
 				s := srv(fmt.Sprintf("h%d:%d", g, i+1))
-				switch i % 3 {
+				switch i % 4 {
 				case 0:
 					m.Add(s)
 				case 1:
 					m.Purge(s)
+				case 2:
+					m.Reconfigure([]Server{s}, PoolConfig{})
 				default:
 					m.SetZooKeeper([]Server{s}, time.Now())
 				}
@@ -254,10 +300,302 @@ func TestMembershipStopCancelsTimers(t *testing.T) {
 		m.SetZooKeeper(srvs("a:1"), time.Now())
 		m.SetZooKeeper(srvs("b:1"), time.Now())
 		m.Stop()
-		time.Sleep(5 * time.Second)
-		synctest.Wait()
+		advance(5 * time.Second)
 		if got := rec.take(); !slices.Equal(got, []string{"0s: zookeeper:a:1"}) {
 			t.Errorf("OnChange calls = %q; want only the first sync (the debounced one cancelled by Stop)", got)
 		}
+	})
+}
+
+func TestMembershipSeed(t *testing.T) {
+	seeded := func(pc PoolConfig, seed ...string) MembershipConfig {
+		return MembershipConfig{Static: srvs("s:1"), Seed: srvs(seed...), PoolConfig: pc}
+	}
+	rd := PoolConfig{Debounce: dur(time.Second), RemoveDelay: dur(5 * time.Second)}
+	runStepsCfg(t, "the seed stands in for the static servers; the first sync replaces it at once", seeded(rd, "b:1", "a:1"), []step{
+		{at: 0, snap: "zookeeper_cache:a:1,zookeeper_cache:b:1"},
+		{at: 0, add: "h:9", expect: []string{"0s: zookeeper_cache:a:1,zookeeper_cache:b:1,http:h:9"}},
+		// No debounce, and the seed's a:1 is not kept in limbo.
+		{at: 500 * time.Millisecond, zk: []string{"b:1", "c:1"}, expect: []string{"500ms: zookeeper:b:1,zookeeper:c:1,http:h:9"}},
+		// From then on the policy is the usual one: debounce, and b:1 in limbo.
+		{at: time.Second, zk: []string{"c:1", "d:1"}},
+		{at: 2 * time.Second, expect: []string{"2s: zookeeper:b:1,zookeeper:c:1,zookeeper:d:1,http:h:9"}},
+		{at: 6 * time.Second, expect: []string{"6s: zookeeper:c:1,zookeeper:d:1,http:h:9"}},
+	})
+	runStepsCfg(t, "a first sync equal to the seed changes the members' source", seeded(rd, "a:1"), []step{
+		{at: time.Second, zk: []string{"a:1"}, expect: []string{"1s: zookeeper:a:1"}},
+		{at: 2 * time.Second, zk: []string{"a:1"}},
+	})
+	eh := PoolConfig{Debounce: dur(time.Second), EmptyHold: dur(30 * time.Second)}
+	runStepsCfg(t, "an empty first sync is held for EmptyHold", seeded(eh, "a:1"), []step{
+		{at: 0, empty: true},
+		{at: 29999 * time.Millisecond, snap: "zookeeper_cache:a:1"},
+		{at: 30 * time.Second, expect: []string{"30s: "}},
+		{at: 31 * time.Second, zk: []string{"b:1"}},
+		{at: 32 * time.Second, expect: []string{"32s: zookeeper:b:1"}},
+	})
+	runStepsCfg(t, "a non-empty sync during the hold applies at once", seeded(eh, "a:1"), []step{
+		{at: 0, empty: true},
+		{at: 10 * time.Second, zk: []string{"b:1"}, expect: []string{"10s: zookeeper:b:1"}},
+		{at: 60 * time.Second},
+	})
+	runStepsCfg(t, "an empty seed is no seed", seeded(rd), []step{
+		{at: 0, snap: "static:s:1"},
+		{at: time.Second, zk: []string{"a:1"}, expect: []string{"1s: zookeeper:a:1"}},
+	})
+}
+
+func TestMembershipSeedSnapshotAndMetrics(t *testing.T) {
+	met := NewMetrics(nil)
+	savedAt := time.Date(2024, 6, 11, 12, 0, 0, 0, time.UTC)
+	m := NewMembership(MembershipConfig{Pool: "p", Static: srvs("s:1"), Seed: srvs("a:1", "b:1"), SeedAt: savedAt, Metrics: met})
+	defer m.Stop()
+	gauge := func(src Source) float64 { return testutil.ToFloat64(met.members.WithLabelValues("p", string(src))) }
+	snap := m.Snapshot()
+	if !snap.LastSync.IsZero() || !snap.SeedAt.Equal(savedAt) || gauge(SourceCache) != 2 || gauge(SourceStatic) != 0 {
+		t.Errorf("seeded: LastSync %v, SeedAt %v, members by source cache %v static %v; want zero, %v, 2, 0",
+			snap.LastSync, snap.SeedAt, gauge(SourceCache), gauge(SourceStatic), savedAt)
+	}
+	at := time.Now()
+	m.SetZooKeeper(srvs("a:1"), at)
+	snap = m.Snapshot()
+	if !snap.LastSync.Equal(at) || !snap.SeedAt.IsZero() || gauge(SourceCache) != 0 || gauge(SourceZooKeeper) != 1 {
+		t.Errorf("synced: LastSync %v, SeedAt %v, members by source cache %v zookeeper %v; want %v, zero, 0, 1",
+			snap.LastSync, snap.SeedAt, gauge(SourceCache), gauge(SourceZooKeeper), at)
+	}
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func TestMembershipSynced(t *testing.T) {
+	var closedInOnChange []bool
+	var m *Membership
+	m = NewMembership(MembershipConfig{Pool: "p", Static: srvs("s:1"), PoolConfig: PoolConfig{EmptyHold: dur(time.Hour)},
+		OnChange: func(Snapshot) { closedInOnChange = append(closedInOnChange, isClosed(m.Synced())) }})
+	defer m.Stop()
+	if m.Synced() != m.Synced() {
+		t.Error("Synced returns different channels")
+	}
+	m.Add(srv("h:1"))
+	m.Purge(srv("h:1"))
+	m.Reconfigure(srvs("s:2"), PoolConfig{EmptyHold: dur(time.Hour)})
+	if isClosed(m.Synced()) {
+		t.Fatal("Synced closed before any SetZooKeeper")
+	}
+	// The first sync is empty: EmptyHold holds it, but it is a sync.
+	m.SetZooKeeper(nil, time.Now())
+	if !isClosed(m.Synced()) {
+		t.Fatal("Synced not closed after the first SetZooKeeper (held by EmptyHold)")
+	}
+	if got := describe(m.Snapshot()); got != "static:s:2" {
+		t.Errorf("Snapshot = %q, want the held static servers", got)
+	}
+	m.SetZooKeeper(srvs("a:1"), time.Now()) // a second sync: nothing to close again
+	// Add, Purge and Reconfigure before the first sync, then the sync of a:1
+	// (the empty one was held, so it published nothing).
+	if want := []bool{false, false, false, true}; !slices.Equal(closedInOnChange, want) {
+		t.Errorf("Synced closed during the OnChange calls: %v, want %v", closedInOnChange, want)
+	}
+
+	// A first sync applied at once is published before Synced closes, so a
+	// waiter sees the pool on its serverset.
+	var m2 *Membership
+	var published []bool
+	m2 = NewMembership(MembershipConfig{Pool: "p", OnChange: func(Snapshot) { published = append(published, isClosed(m2.Synced())) }})
+	defer m2.Stop()
+	m2.SetZooKeeper(srvs("a:1"), time.Now())
+	if !slices.Equal(published, []bool{false}) || !isClosed(m2.Synced()) {
+		t.Errorf("first sync: Synced closed during OnChange %v, after SetZooKeeper %v; want [false], true", published, isClosed(m2.Synced()))
+	}
+
+	// Concurrent first syncs and waiters: closed once, no race.
+	m3 := NewMembership(MembershipConfig{Pool: "p"})
+	defer m3.Stop()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			<-m3.Synced()
+		}()
+		go func() {
+			defer wg.Done()
+			m3.SetZooKeeper(srvs(fmt.Sprintf("h:%d", g+1)), time.Now())
+		}()
+	}
+	wg.Wait()
+}
+
+// loadSaved returns what store holds for pool "p" and serverset "/ss", as
+// a describe-like string ("none" when nothing).
+func loadSaved(t *testing.T, store *StateStore) string {
+	t.Helper()
+	servers, _, ok, err := store.Load("p", "/ss")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		return "none"
+	}
+	return strings.Join(serverStrings(servers), ",")
+}
+
+func serverStrings(servers []Server) []string {
+	out := make([]string, len(servers))
+	for i, s := range servers {
+		out[i] = s.String()
+	}
+	return out
+}
+
+func TestMembershipSavesAppliedServerset(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, err := NewStateStore(filepath.Join(t.TempDir(), "state"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, rec := newTestMembershipCfg(MembershipConfig{Static: srvs("s:1"), Seed: srvs("z:1"), Store: store,
+			PoolConfig: PoolConfig{Serverset: "/ss", Debounce: dur(time.Second)}})
+		defer m.Stop()
+		check := func(what, want string) {
+			t.Helper()
+			if got := loadSaved(t, store); got != want {
+				t.Errorf("%s: saved %q, want %q", what, got, want)
+			}
+		}
+		m.Add(srv("h:9"))
+		m.Purge(srv("s:1"))
+		check("seeded, with an HTTP overlay", "none")
+
+		start := time.Now()
+		m.SetZooKeeper(srvs("b:1", "a:1"), time.Now())
+		check("first sync", "a:1,b:1")
+		if _, at, _, _ := store.Load("p", "/ss"); !at.Equal(start) {
+			t.Errorf("saved at %v, want the time of the change %v", at, start)
+		}
+
+		// An unchanged serverset is not saved again.
+		if err := os.Remove(store.path("p")); err != nil {
+			t.Fatal(err)
+		}
+		advance(time.Second)
+		m.SetZooKeeper(srvs("a:1", "b:1"), time.Now())
+		check("unchanged sync", "none")
+
+		// A debounced change is saved when it is applied, not when seen.
+		m.SetZooKeeper(srvs("a:1", "c:1"), time.Now())
+		check("change seen", "none")
+		advance(time.Second)
+		check("change applied", "a:1,c:1")
+
+		// A failed save: the change is still published, the error kept,
+		// and the save retried at the next update until it succeeds.
+		if err := os.RemoveAll(store.dir); err != nil {
+			t.Fatal(err)
+		}
+		rec.take()
+		m.SetZooKeeper(srvs("c:1"), time.Now())
+		advance(time.Second)
+		if got, want := rec.take(), []string{"3s: zookeeper:c:1,http:h:9"}; !slices.Equal(got, want) {
+			t.Errorf("OnChange with the store failing = %q, want %q", got, want)
+		}
+		if err := m.LastSaveError(); err == nil || !strings.Contains(err.Error(), store.path("p")) || !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("LastSaveError() = %v, want a missing-directory error naming %q", err, store.path("p"))
+		}
+		if err := os.MkdirAll(store.dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		m.SetZooKeeper(srvs("c:1"), time.Now()) // unchanged, but not saved yet
+		check("retry", "c:1")
+		if err := m.LastSaveError(); err != nil {
+			t.Errorf("LastSaveError() after a successful save = %v", err)
+		}
+
+		// Nothing is saved after Stop, not even a pending retry.
+		if err := os.RemoveAll(store.dir); err != nil {
+			t.Fatal(err)
+		}
+		m.SetZooKeeper(srvs("d:1"), time.Now())
+		advance(time.Second)
+		if m.LastSaveError() == nil {
+			t.Fatal("save into a removed directory succeeded")
+		}
+		m.Stop()
+		if err := os.MkdirAll(store.dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		m.Add(srv("h:8"))
+		m.SetZooKeeper(srvs("e:1"), time.Now())
+		check("after Stop", "none")
+	})
+}
+
+func TestMembershipSavesNothingButSyncs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, err := NewStateStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		eh := PoolConfig{Serverset: "/ss", Debounce: dur(time.Second), EmptyHold: dur(30 * time.Second)}
+		m, _ := newTestMembershipCfg(MembershipConfig{Static: srvs("s:1"), Store: store, PoolConfig: eh})
+		defer m.Stop()
+		m.Add(srv("h:9"))
+		m.Reconfigure(srvs("s:2"), eh)
+		m.SetZooKeeper(nil, time.Now()) // held by EmptyHold: not applied
+		if got := loadSaved(t, store); got != "none" {
+			t.Errorf("static servers, HTTP overlay and a held sync: saved %q, want nothing", got)
+		}
+		advance(30 * time.Second)
+		if got := loadSaved(t, store); got != "" {
+			t.Errorf("the empty serverset applied after EmptyHold: saved %q, want it (empty)", got)
+		}
+	})
+}
+
+func TestMembershipReconfigure(t *testing.T) {
+	deb := PoolConfig{Debounce: dur(time.Second)}
+	runSteps(t, "static pool: new static servers publish, the same ones do not", deb, []string{"s:1"}, []step{
+		{at: 0, add: "h:9", expect: []string{"0s: static:s:1,http:h:9"}},
+		{at: time.Second, reconf: &reconf{static: []string{"s:2", "s:1"}, pc: deb}, expect: []string{"1s: static:s:2,static:s:1,http:h:9"}},
+		{at: 2 * time.Second, reconf: &reconf{static: []string{"s:2", "s:1"}, pc: deb}},
+		{at: 3 * time.Second, reconf: &reconf{static: []string{"s:2", "s:1"}, pc: PoolConfig{Debounce: dur(time.Minute)}}},
+		{at: 4 * time.Second, purge: "s:1", expect: []string{"4s: static:s:2,http:h:9"}},
+		{at: 5 * time.Second, reconf: &reconf{static: []string{"s:1", "s:2"}, pc: deb}, snap: "static:s:2,http:h:9"},
+	})
+	runSteps(t, "serverset pool: overlay, applied part and pending update are kept", deb, []string{"s:1"}, []step{
+		{at: 0, zk: []string{"a:1", "b:1"}, expect: []string{"0s: zookeeper:a:1,zookeeper:b:1"}},
+		{at: 0, add: "h:9", expect: []string{"0s: zookeeper:a:1,zookeeper:b:1,http:h:9"}},
+		{at: 0, purge: "b:1", expect: []string{"0s: zookeeper:a:1,http:h:9"}},
+		{at: 500 * time.Millisecond, zk: []string{"a:1", "b:1", "c:1"}},
+		{at: time.Second, reconf: &reconf{static: []string{"s:9"}, pc: deb}, snap: "zookeeper:a:1,http:h:9"},
+		{at: 1500 * time.Millisecond, expect: []string{"1.5s: zookeeper:a:1,zookeeper:c:1,http:h:9"}},
+	})
+	runSteps(t, "a pending update keeps its deadline", PoolConfig{Debounce: dur(5 * time.Second)}, nil, []step{
+		{at: 0, zk: []string{"a:1"}, expect: []string{"0s: zookeeper:a:1"}},
+		{at: time.Second, zk: []string{"b:1"}},
+		{at: 2 * time.Second, reconf: &reconf{pc: deb}},
+		{at: 5999 * time.Millisecond},
+		{at: 6 * time.Second, expect: []string{"6s: zookeeper:b:1"}},
+		// The new debounce from then on.
+		{at: 7 * time.Second, zk: []string{"c:1"}},
+		{at: 8 * time.Second, expect: []string{"8s: zookeeper:c:1"}},
+	})
+	runSteps(t, "a new policy applies to later updates", PoolConfig{Debounce: dur(5 * time.Second)}, nil, []step{
+		{at: 0, zk: []string{"a:1"}, expect: []string{"0s: zookeeper:a:1"}},
+		{at: time.Second, reconf: &reconf{pc: PoolConfig{EmptyHold: dur(10 * time.Second), RemoveDelay: dur(3 * time.Second)}}},
+		{at: 2 * time.Second, zk: []string{"a:1", "b:1"}, expect: []string{"2s: zookeeper:a:1,zookeeper:b:1"}},
+		{at: 3 * time.Second, zk: []string{"b:1"}},
+		{at: 5999 * time.Millisecond},
+		{at: 6 * time.Second, expect: []string{"6s: zookeeper:b:1"}},
+		{at: 7 * time.Second, empty: true},
+		{at: 16999 * time.Millisecond},
+		{at: 17 * time.Second, expect: []string{"17s: "}},
 	})
 }

@@ -46,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		lastSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "last_sync_timestamp_seconds", Help: "Unix time of the pool's last successful serverset sync."}, []string{"pool"}),
 		members: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
-			Name: "members", Help: "Members of the pool by source (zookeeper, static, http)."}, []string{"pool", "source"}),
+			Name: "members", Help: "Members of the pool by source (zookeeper, zookeeper_cache, static, http)."}, []string{"pool", "source"}),
 		rebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "rebuilds_total", Help: "Membership changes published to the pool (each one rebuilds its ring)."}, []string{"pool"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -118,7 +118,7 @@ type membershipMetrics struct {
 
 func (m *Metrics) membership(pool string) *membershipMetrics {
 	mm := &membershipMetrics{bySource: map[Source]prometheus.Gauge{}, rebuilds: m.rebuilds.WithLabelValues(pool)}
-	for _, s := range []Source{SourceZooKeeper, SourceStatic, SourceHTTP} {
+	for _, s := range []Source{SourceZooKeeper, SourceCache, SourceStatic, SourceHTTP} {
 		mm.bySource[s] = m.members.WithLabelValues(pool, string(s))
 	}
 	return mm

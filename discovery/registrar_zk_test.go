@@ -81,7 +81,7 @@ func testRegistrarCorners(t *testing.T, zks *zktest.Server, admin *zk.Conn) {
 			t.Fatal(err)
 		}
 		st2 := rr.waitNode(t, "re-registered", func(s RegistrarStatus) bool { return s.Node != "" && s.Node != st.Node })
-		time.Sleep(3 * cfgInterval)
+		rr.waitChecks(t, 3) // a few more reconciles: no second member appears
 		if nodes := memberNodes(t, admin, ss); len(nodes) != 1 || nodes[path.Base(st2.Node)] != st2.SessionID {
 			t.Errorf("members %v; want only %s", nodes, st2.Node)
 		}

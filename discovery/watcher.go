@@ -94,7 +94,7 @@ func New(opts Options) (*Discovery, error) {
 }
 
 // Watch follows cfg.Serverset for the pool and feeds m. It may be called
-// before or after Start; a pool can be watched once.
+// before or after Start; a pool can be watched once, until Unwatch.
 func (d *Discovery) Watch(pool string, cfg PoolConfig, m *Membership) error {
 	if cfg.Serverset == "" {
 		return fmt.Errorf("failed to watch pool %q: no serverset configured", pool)
@@ -120,6 +120,7 @@ func (d *Discovery) Watch(pool string, cfg PoolConfig, m *Membership) error {
 		kick:  make(chan struct{}, 1),
 		cache: map[string]cachedMember{},
 	}
+	pw.ctx, pw.cancel = context.WithCancel(d.ctx)
 	d.pools[pool] = pw
 	if d.started && d.conn != nil {
 		d.startPoolLocked(pw)
@@ -178,10 +179,44 @@ func (d *Discovery) Start() error {
 
 func (d *Discovery) startPoolLocked(pw *poolWatcher) {
 	d.wg.Add(1)
+	pw.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		pw.run(d.ctx, d.conn)
+		defer pw.wg.Done()
+		pw.run(pw.ctx, d.conn)
 	}()
+}
+
+// Unwatch stops following the pool's serverset and waits for its watcher
+// to return: after it, the pool's Membership gets no more SetZooKeeper
+// calls (it keeps its state; stopping it is the caller's business). The
+// pool may then be watched again, with another serverset and Membership.
+// A sync in flight is waited for: while ZooKeeper is unreachable, that
+// can take until the connection is back or Close. Unwatch of a pool not
+// watched does nothing.
+func (d *Discovery) Unwatch(pool string) { <-d.StopWatch(pool) }
+
+// StopWatch is Unwatch without the wait, for a caller that must not block
+// on ZooKeeper (a config reload): the name is free for Watch at once, and
+// the returned channel is closed once the old watcher has returned (Close
+// waits for it too). Until then a sync in flight may still reach the old
+// Membership.
+func (d *Discovery) StopWatch(pool string) <-chan struct{} {
+	done := make(chan struct{})
+	d.mu.Lock()
+	pw, ok := d.pools[pool]
+	delete(d.pools, pool)
+	d.mu.Unlock()
+	if !ok {
+		close(done)
+		return done
+	}
+	pw.cancel()
+	go func() {
+		pw.wg.Wait()
+		close(done)
+	}()
+	return done
 }
 
 // Close stops the watchers, closes the ZooKeeper session and waits for
@@ -353,6 +388,11 @@ type poolWatcher struct {
 	log  *zap.Logger
 	met  *poolMetrics
 	kick chan struct{}
+
+	// ctx, derived from d.ctx, ends run; Unwatch cancels it and waits on wg.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	cache map[string]cachedMember // owned by run's goroutine
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestDiscoveryWithoutZooKeeper(t *testing.T) {
@@ -72,19 +74,38 @@ func TestUnresolvableServers(t *testing.T) {
 	d.Close()
 
 	check, _ := ParseCheck("tcp://127.0.0.1:1")
+	met := NewRegistrarMetrics(nil)
 	r, err := NewRegistrar(RegistrarConfig{ZooKeeper: zkc, Path: "/discovery/x", Check: check,
-		Member: MemberData{ServiceEndpoint: Endpoint{Host: "127.0.0.1", Port: 1}}, Interval: 50 * time.Millisecond})
+		Member: MemberData{ServiceEndpoint: Endpoint{Host: "127.0.0.1", Port: 1}}, Interval: 50 * time.Millisecond,
+		Metrics: met})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
+	// Run must still be running after several check intervals (counted by
+	// its checks, not by the wall clock: the machine may be slow).
+	const checks = 5
+	deadline := time.Now().Add(30 * time.Second)
+	for testutil.ToFloat64(met.checkFail) < checks {
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("Registrar.Run with servers %q returned %v before it was cancelled; want it to keep retrying", zkc.Servers, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("Registrar.Run made %v checks in 30s; want %d", testutil.ToFloat64(met.checkFail), checks)
+		}
+		time.Sleep(5 * time.Millisecond) // polling: a counter has no change event
+	}
 	select {
 	case err := <-done:
 		cancel()
 		t.Fatalf("Registrar.Run with servers %q returned %v before it was cancelled; want it to keep retrying", zkc.Servers, err)
-	case <-time.After(300 * time.Millisecond): // no event to wait on: Run must simply still be running
+	default:
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -24,7 +24,9 @@ import (
 
 // Tests in this file run against a real ZooKeeper (see internal/zktest).
 
-const waitLimit = 15 * time.Second
+// waitLimit bounds every wait for something to happen: generous, as the
+// tests run under -race on loaded machines.
+const waitLimit = 30 * time.Second
 
 // testConn is a plain client for arranging and inspecting ZooKeeper state.
 func testConn(t *testing.T, addr string, timeout time.Duration) *zk.Conn {
@@ -213,6 +215,24 @@ func (rr *runningRegistrar) stop() {
 	if rr.done != nil {
 		<-rr.done
 		rr.done = nil
+	}
+}
+
+// waitChecks waits until the registrar has run n more health checks (each
+// followed by a reconcile): it lets "a few intervals" pass by counting them,
+// not by guessing how long they take on a busy machine.
+func (rr *runningRegistrar) waitChecks(t *testing.T, n int) {
+	t.Helper()
+	checks := func() float64 {
+		return testutil.ToFloat64(rr.r.met.checkPass) + testutil.ToFloat64(rr.r.met.checkFail)
+	}
+	want := checks() + float64(n)
+	deadline := time.Now().Add(waitLimit)
+	for checks() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("registrar ran %v of %v checks within %v", checks(), want, waitLimit)
+		}
+		time.Sleep(5 * time.Millisecond) // polling: a counter has no change event
 	}
 }
 
@@ -526,7 +546,7 @@ func TestZooKeeper(t *testing.T) {
 			})
 			t.Logf("registrar: session expired -> new member in %v", time.Since(expired))
 			// Let a few more reconciles run, then there must be exactly one.
-			time.Sleep(5 * cfgInterval)
+			rr.waitChecks(t, 5)
 			nodes := memberNodes(t, admin, ss)
 			if len(nodes) != 1 || nodes[path.Base(st2.Node)] != st2.SessionID {
 				t.Fatalf("round %d: members after expiry %v; want only %s owned by 0x%x", round, nodes, st2.Node, st2.SessionID)
@@ -723,7 +743,12 @@ func TestZooKeeper(t *testing.T) {
 		}
 		start = time.Now()
 		addMember(t, admin, ss, memberJSON("10.1.0.2", 1, ""))
-		c := <-p.changes
+		var c change
+		select {
+		case c = <-p.changes:
+		case <-time.After(waitLimit):
+			t.Fatalf("no OnChange within %v after adding a member", waitLimit)
+		}
 		warm := c.at.Sub(start)
 		if len(c.snap.Members) != n+1 {
 			t.Fatalf("after adding one: %d members", len(c.snap.Members))
@@ -734,8 +759,6 @@ func TestZooKeeper(t *testing.T) {
 		}
 	})
 }
-
-const cfgInterval = 100 * time.Millisecond
 
 // TestZooKeeperStopped: a ZooKeeper outage shorter than the sessions keeps
 // the registration and the relay's membership; a backend that died during
@@ -766,7 +789,7 @@ func TestZooKeeperStopped(t *testing.T) {
 	zks.Stop()
 	doomed.Close() // dies while ZooKeeper is down: its session can only expire later
 	// Routing continues on the last membership while ZooKeeper is down.
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
 		if s := describe(p.m.Snapshot()); s != both {
 			t.Fatalf("during the outage the membership changed to %q", s)
@@ -815,10 +838,10 @@ func TestZooKeeperDownAtStart(t *testing.T) {
 	}
 	p.m.Purge(srv("127.0.2.2:2003")) // HTTP works without ZooKeeper
 	p.waitMembers(t, "static:127.0.2.1:2003")
-	deadline := time.Now().Add(1500 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		if st := p.d.Status(); st.Pools["test"].LastError != "" {
-			break
+	deadline := time.Now().Add(waitLimit)
+	for p.d.Status().Pools["test"].LastError == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed sync within %v without ZooKeeper; status %+v", waitLimit, p.d.Status())
 		}
 		time.Sleep(20 * time.Millisecond) // polling: waiting for a failed attempt
 	}
