@@ -9,7 +9,8 @@
 // # Delivery
 //
 // Lines are delivered in the order they were enqueued. While the backend is
-// down they stay queued (up to queue_bytes) and are sent once it is back.
+// down they stay queued (up to queue_bytes, and up to the relay-wide Budget
+// shared by all backends) and are sent once it is back.
 // After a failed write the connection is closed and the writer resends from
 // the start of the line the failed write tore, so a line is never sent in two
 // halves over two connections. TCP has no application acknowledgement, so:
@@ -46,6 +47,14 @@ type Options struct {
 	Logger *zap.Logger
 	// Metrics may be nil (a private, unregistered set is used).
 	Metrics *Metrics
+	// Budget is the bound on bytes queued over all the relay's backends,
+	// shared by them all; nil: no global bound.
+	Budget *Budget
+
+	// onChange, if set (tests), is called by the writer goroutine after each
+	// change it makes: a connect, a failed dial, a write, a disconnect,
+	// going idle (waiting for lines), exiting.
+	onChange func()
 }
 
 // Backend is one outbound destination of a pool. Enqueue may be called from
@@ -63,8 +72,10 @@ type Backend struct {
 	log     *zap.Logger
 	m       *Metrics
 	s       *series
+	budget  *Budget // nil: no global bound
 	dialer  net.Dialer
 	jitter  func() float64
+	changed func() // Options.onChange, or a no-op
 
 	// ctx is cancelled when Close gives up draining; it aborts dials,
 	// backoff waits and (through connMu) blocked writes.
@@ -79,7 +90,7 @@ type Backend struct {
 	mu        sync.Mutex
 	chunks    []*chunk     // FIFO of queued lines; the tail is being filled
 	queued    int64        // bytes in chunks
-	total     int64        // bytes in chunks plus the writer's unsent batch; <= limit
+	total     int64        // bytes in chunks plus the writer's unsent batch; <= limit; taken from budget
 	free      []*chunk     // recycled chunks of cap chunkSz
 	closed    bool         // no more Enqueue; the writer drains
 	closeDrop *dropCounter // where lines dropped by/after Close are counted
@@ -101,7 +112,7 @@ type Backend struct {
 	dialErrors  atomic.Uint64
 	up          atomic.Bool
 	lastErr     atomic.Pointer[errRecord]
-	drops       [3]*dropCounter // queue_full, shutdown, backend_gone
+	drops       [4]*dropCounter // queue_full, shutdown, backend_gone, global_queue_full
 	writeDrops  *dropCounter
 	extraDrop   atomic.Pointer[dropCounter] // a custom CloseReason reason
 }
@@ -146,6 +157,10 @@ func New(o Options) *Backend {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
+	changed := o.onChange
+	if changed == nil {
+		changed = func() {}
+	}
 	network := o.Server.Proto
 	if network == "" {
 		network = "tcp"
@@ -161,6 +176,8 @@ func New(o Options) *Backend {
 		chunkSz: min(int(cfg.BatchBytes), maxChunk),
 		log:     log.Named("backend").With(zap.String("pool", o.Pool), zap.String("backend", o.Server.String())),
 		m:       m,
+		budget:  o.Budget,
+		changed: changed,
 		dialer:  net.Dialer{Timeout: cfg.DialTimeout.Duration},
 		jitter:  rand.Float64,
 		done:    make(chan struct{}),
@@ -168,7 +185,7 @@ func New(o Options) *Backend {
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.s = m.bind(o.Pool, o.Server.String())
-	for i, r := range []string{ReasonQueueFull, ReasonShutdown, ReasonBackendGone} {
+	for i, r := range []string{ReasonQueueFull, ReasonShutdown, ReasonBackendGone, ReasonGlobalQueueFull} {
 		b.drops[i] = &dropCounter{reason: r, c: m.droppedCounter(b.s, r)}
 	}
 	b.writeDrops = &dropCounter{reason: ReasonWriteError, c: m.droppedCounter(b.s, ReasonWriteError)}
@@ -182,9 +199,13 @@ func (b *Backend) Server() discovery.Server { return b.server }
 // Enqueue queues n whole lines (each ending in '\n') for sending. The bytes
 // are copied before it returns, so the caller may reuse lines. It never
 // waits on the network, only on a short mutex. When the queue cannot take
-// the whole batch, or the backend is closed, the batch is dropped and
-// counted as n lines (queue_full, or the close reason) and Enqueue returns
-// false.
+// the whole batch, or the global Budget cannot, or the backend is closed,
+// the batch is dropped and counted as n lines (queue_full,
+// global_queue_full, or the close reason) and Enqueue returns false.
+//
+// Per batch it takes the mutex, makes one atomic op on the Budget and
+// copies the bytes into recycled chunks: it allocates only when the queue
+// grows past what it held before.
 func (b *Backend) Enqueue(lines []byte, n int) bool {
 	if len(lines) == 0 {
 		return true
@@ -205,6 +226,11 @@ func (b *Backend) Enqueue(lines []byte, n int) bool {
 		// Counted under mu, so before Close (which needs mu) can release
 		// the series.
 		b.drops[0].add(n)
+		b.mu.Unlock()
+		return false
+	}
+	if b.budget != nil && !b.budget.take(size) {
+		b.drops[3].add(n)
 		b.mu.Unlock()
 		return false
 	}
@@ -275,7 +301,8 @@ const (
 	maxFreeBytes = 4 << 20
 )
 
-// recycle returns sent chunks to the free list and their bytes to the bound.
+// recycle returns sent chunks to the free list and their bytes to the
+// bounds.
 func (b *Backend) recycle(cs ...*chunk) {
 	var size int64
 	b.mu.Lock()
@@ -288,6 +315,9 @@ func (b *Backend) recycle(cs ...*chunk) {
 	}
 	b.total -= size
 	b.mu.Unlock()
+	if b.budget != nil {
+		b.budget.give(size)
+	}
 	b.s.queueBytes.Sub(float64(size))
 }
 
@@ -309,7 +339,8 @@ func (b *Backend) Close(ctx context.Context) { b.CloseReason(ctx, ReasonShutdown
 // left the ring. Only the first call's reason counts. Once it returns, the
 // backend's metric series are deleted (unless another live Backend for the
 // same pool and server shares them), except the drop counters that are not
-// zero: they stay, and lines enqueued later still count on them.
+// zero: they stay for the Metrics' departed retention, and lines enqueued
+// later still count on them (and keep them longer).
 func (b *Backend) CloseReason(ctx context.Context, reason string) {
 	b.closeOnce.Do(func() {
 		d := b.dropFor(reason)
@@ -338,6 +369,8 @@ func (b *Backend) dropFor(reason string) *dropCounter {
 		return b.drops[2]
 	case ReasonWriteError:
 		return b.writeDrops
+	case ReasonGlobalQueueFull:
+		return b.drops[3]
 	}
 	d := &dropCounter{reason: reason, c: b.m.droppedCounter(b.s, reason)}
 	b.extraDrop.Store(d)

@@ -143,9 +143,9 @@ func TestFlushIntervalSendsPartialBatch(t *testing.T) {
 	s := newSink(t, "tcp", "127.0.0.1:0")
 	cfg := testConfig()
 	cfg.FlushInterval.Duration = 50 * time.Millisecond
-	b := New(Options{Config: cfg, Server: s.server()})
+	b, changed := newWatched(Options{Config: cfg, Server: s.server()})
 	defer closeNow(t, b)
-	waitFor(t, "connected", 5*time.Second, func() bool { return b.Stats().Up })
+	waitFor(t, "connected", 5*time.Second, changed, func() bool { return b.Stats().Up })
 	start := time.Now()
 	b.Enqueue([]byte("one 1 1\n"), 1)
 	s.waitLines(1, 5*time.Second)
@@ -159,7 +159,7 @@ func TestKilledBackendQueuesAndRecovers(t *testing.T) {
 	sa := newSink(t, "tcp", "127.0.0.1:0")
 	sb := newSink(t, "tcp", "127.0.0.1:0")
 	m := NewMetrics(nil)
-	ba := New(Options{Config: testConfig(), Server: sa.server(), Pool: "p", Metrics: m})
+	ba, changed := newWatched(Options{Config: testConfig(), Server: sa.server(), Pool: "p", Metrics: m})
 	bb := New(Options{Config: testConfig(), Server: sb.server(), Pool: "p", Metrics: m})
 	defer closeNow(t, ba)
 	defer closeNow(t, bb)
@@ -169,7 +169,14 @@ func TestKilledBackendQueuesAndRecovers(t *testing.T) {
 	bb.Enqueue(first, 100)
 	sa.waitLines(100, 5*time.Second)
 	sb.waitLines(100, 5*time.Second)
-
+	// Kill A while its writer waits for lines, as in an outage between
+	// bursts: it then checks the connection before writing. (Lines written
+	// into a connection whose peer just died are lost: TCP has no acks.)
+	waitFor(t, "backend A idle", 5*time.Second, changed, func() bool {
+		ba.mu.Lock()
+		defer ba.mu.Unlock()
+		return ba.idle
+	})
 	sa.kill()
 	sa.data.Reset()
 	sa.lines = 0
@@ -184,7 +191,7 @@ func TestKilledBackendQueuesAndRecovers(t *testing.T) {
 		bb.Enqueue(batch, 100)
 	}
 	sb.waitLines(1100, 5*time.Second)
-	waitFor(t, "backend A to report down", 5*time.Second, func() bool { return !ba.Stats().Up && ba.Stats().DialErrors > 0 })
+	waitFor(t, "backend A to report down", 5*time.Second, changed, func() bool { return !ba.Stats().Up && ba.Stats().DialErrors > 0 })
 	if st := ba.Stats(); st.QueuedBytes != int64(len(queued)) {
 		t.Errorf("down backend queued_bytes = %d, want %d", st.QueuedBytes, len(queued))
 	}
@@ -197,7 +204,7 @@ func TestKilledBackendQueuesAndRecovers(t *testing.T) {
 	if got != string(queued) {
 		t.Fatalf("after the backend came back it received %d bytes, want the %d queued bytes in order (first difference at %d)", len(got), len(queued), firstDiff(got, string(queued)))
 	}
-	waitFor(t, "backend A up", 5*time.Second, func() bool { return ba.Stats().Up })
+	waitFor(t, "backend A up", 5*time.Second, changed, func() bool { return ba.Stats().Up })
 	if st := ba.Stats(); st.Reconnects == 0 || st.LastError == "" {
 		t.Errorf("Stats after an outage: reconnects=%d last_error=%q, want both set", st.Reconnects, st.LastError)
 	}
@@ -274,11 +281,11 @@ func TestSeriesSharedWhileReplacementRuns(t *testing.T) {
 	s := newSink(t, "tcp", "127.0.0.1:0")
 	m := NewMetrics(nil)
 	old := New(Options{Config: testConfig(), Server: s.server(), Pool: "p", Metrics: m})
-	repl := New(Options{Config: testConfig(), Server: s.server(), Pool: "p", Metrics: m})
+	repl, changed := newWatched(Options{Config: testConfig(), Server: s.server(), Pool: "p", Metrics: m})
 	closeNow(t, old)
 	repl.Enqueue([]byte("a 1 1\n"), 1)
 	s.waitLines(1, 5*time.Second)
-	waitFor(t, "the replacement to count its line", 5*time.Second, func() bool {
+	waitFor(t, "the replacement to count its line", 5*time.Second, changed, func() bool {
 		return testutil.ToFloat64(m.linesSent.WithLabelValues("p", s.server().String())) == 1
 	})
 	if n := testutil.CollectAndCount(m.up); n != 1 {
@@ -318,24 +325,28 @@ func TestStuckBackendNeverBlocksEnqueue(t *testing.T) {
 	cfg := testConfig()
 	cfg.QueueBytes = 256 << 10
 	cfg.WriteTimeout.Duration = 200 * time.Millisecond
-	b := New(Options{Config: cfg, Server: serverFor(t, "tcp", ln.Addr().String())})
+	b, changed := newWatched(Options{Config: cfg, Server: serverFor(t, "tcp", ln.Addr().String())})
 	batch := bytes.Repeat([]byte(strings.Repeat("s", 63)+"\n"), 256) // 16 KiB
 	// Enqueue until the kernel's buffers are full and the write times out;
 	// no single Enqueue may wait on the stuck socket.
-	deadline := time.Now().Add(15 * time.Second)
+	timeout := time.NewTimer(15 * time.Second)
+	defer timeout.Stop()
 	drops, acceptedLines, slowest := 0, 0, time.Duration(0)
 	for b.Stats().WriteErrors == 0 {
-		if time.Now().After(deadline) {
+		start := time.Now()
+		ok := b.Enqueue(batch, 256)
+		slowest = max(slowest, time.Since(start))
+		if ok {
+			acceptedLines += 256
+			continue
+		}
+		drops++
+		// Full: wait for the writer to make room or to time out.
+		select {
+		case <-changed:
+		case <-timeout.C:
 			t.Fatalf("no write timeout after 15s of Enqueue to a backend that never reads (drops %d)", drops)
 		}
-		start := time.Now()
-		if b.Enqueue(batch, 256) {
-			acceptedLines += 256
-		} else {
-			drops++
-			time.Sleep(time.Millisecond) // let the writer run on 2 cores
-		}
-		slowest = max(slowest, time.Since(start))
 	}
 	if drops == 0 || slowest > time.Second {
 		t.Fatalf("Enqueue to a backend that never reads: %d queue_full drops, slowest call %s; want drops and no call blocked", drops, slowest)
@@ -360,8 +371,8 @@ func TestStuckBackendNeverBlocksEnqueue(t *testing.T) {
 func TestCloseDrainsQueue(t *testing.T) {
 	s := newSink(t, "tcp", "127.0.0.1:0")
 	s.kill() // down at first: everything queues
-	b := New(Options{Config: testConfig(), Server: s.server(), Pool: "p"})
-	waitFor(t, "a failed dial", 5*time.Second, func() bool { return b.Stats().DialErrors > 0 })
+	b, changed := newWatched(Options{Config: testConfig(), Server: s.server(), Pool: "p"})
+	waitFor(t, "a failed dial", 5*time.Second, changed, func() bool { return b.Stats().DialErrors > 0 })
 	all := lineSet("d", 0, 3000)
 	for _, batch := range splitBatches(all, 100) {
 		b.Enqueue(batch, 100)
@@ -381,8 +392,8 @@ func TestCloseIdleDownBackendIsQuick(t *testing.T) {
 	cfg := testConfig()
 	cfg.ReconnectMin.Duration = time.Hour
 	cfg.ReconnectMax.Duration = time.Hour
-	b := New(Options{Config: cfg, Server: serverFor(t, "tcp", closedPort(t))})
-	waitFor(t, "a failed dial", 5*time.Second, func() bool { return b.Stats().DialErrors > 0 })
+	b, changed := newWatched(Options{Config: cfg, Server: serverFor(t, "tcp", closedPort(t))})
+	waitFor(t, "a failed dial", 5*time.Second, changed, func() bool { return b.Stats().DialErrors > 0 })
 	done := make(chan struct{})
 	go func() { closeNow(t, b); close(done) }()
 	select {
@@ -467,9 +478,9 @@ func TestDialTimeoutHonoured(t *testing.T) {
 	cfg.ReconnectMin.Duration = time.Hour
 	cfg.ReconnectMax.Duration = time.Hour
 	start := time.Now()
-	b := New(Options{Config: cfg, Server: serverFor(t, "tcp", addr)})
+	b, changed := newWatched(Options{Config: cfg, Server: serverFor(t, "tcp", addr)})
 	defer closeNow(t, b)
-	waitFor(t, "the dial to time out", 10*time.Second, func() bool { return b.Stats().DialErrors > 0 })
+	waitFor(t, "the dial to time out", 10*time.Second, changed, func() bool { return b.Stats().DialErrors > 0 })
 	took := time.Since(start)
 	st := b.Stats()
 	if took < 300*time.Millisecond || took > 5*time.Second || !strings.Contains(st.LastError, "timeout") {

@@ -22,13 +22,19 @@ func benchLines(tb testing.TB) ([]byte, int) {
 // 16 KiB batch into a backend whose writer is parked (down, long backoff);
 // the queue is emptied off the clock every 100 batches, as the writer
 // would, so chunks are recycled as in steady state.
-func BenchmarkEnqueue16KiB(b *testing.B) {
+func BenchmarkEnqueue16KiB(b *testing.B) { benchEnqueue(b, nil) }
+
+// BenchmarkEnqueue16KiBBudget is BenchmarkEnqueue16KiB drawing on a
+// (large) global Budget.
+func BenchmarkEnqueue16KiBBudget(b *testing.B) { benchEnqueue(b, NewBudget(1<<40, nil)) }
+
+func benchEnqueue(b *testing.B, budget *Budget) {
 	cfg := DefaultConfig()
 	cfg.QueueBytes = 1 << 30
 	cfg.ReconnectMin.Duration, cfg.ReconnectMax.Duration = time.Hour, time.Hour
-	be := New(Options{Config: cfg, Server: serverFor(b, "tcp", closedPort(b)), Pool: "bench"})
+	be, changed := newWatched(Options{Config: cfg, Server: serverFor(b, "tcp", closedPort(b)), Pool: "bench", Budget: budget})
 	defer closeExpired(be)
-	waitFor(b, "the writer to park", 5*time.Second, func() bool { return be.Stats().DialErrors > 0 })
+	waitFor(b, "the writer to park", 5*time.Second, changed, func() bool { return be.Stats().DialErrors > 0 })
 	batch, n := benchLines(b)
 	timer := time.NewTimer(time.Hour)
 	var taken []*chunk
@@ -56,13 +62,21 @@ func BenchmarkEnqueue16KiB(b *testing.B) {
 // BenchmarkEnqueue16KiBParallel is Enqueue from every P at once into one
 // backend (the listener goroutines sharing a backend), producer side
 // alone; whoever finds the 2 MiB queue full empties it, as the writer would.
-func BenchmarkEnqueue16KiBParallel(b *testing.B) {
+func BenchmarkEnqueue16KiBParallel(b *testing.B) { benchEnqueueParallel(b, nil) }
+
+// BenchmarkEnqueue16KiBParallelBudget is BenchmarkEnqueue16KiBParallel
+// drawing on a (large) global Budget.
+func BenchmarkEnqueue16KiBParallelBudget(b *testing.B) {
+	benchEnqueueParallel(b, NewBudget(1<<40, nil))
+}
+
+func benchEnqueueParallel(b *testing.B, budget *Budget) {
 	cfg := DefaultConfig()
 	cfg.QueueBytes = 2 << 20
 	cfg.ReconnectMin.Duration, cfg.ReconnectMax.Duration = time.Hour, time.Hour
-	be := New(Options{Config: cfg, Server: serverFor(b, "tcp", closedPort(b)), Pool: "bench"})
+	be, changed := newWatched(Options{Config: cfg, Server: serverFor(b, "tcp", closedPort(b)), Pool: "bench", Budget: budget})
 	defer closeExpired(be)
-	waitFor(b, "the writer to park", 5*time.Second, func() bool { return be.Stats().DialErrors > 0 })
+	waitFor(b, "the writer to park", 5*time.Second, changed, func() bool { return be.Stats().DialErrors > 0 })
 	batch, n := benchLines(b)
 	b.SetBytes(int64(len(batch)))
 	b.ReportAllocs()
@@ -100,10 +114,12 @@ func BenchmarkEndToEnd(b *testing.B) {
 			s.discard = true
 			cfg := DefaultConfig()
 			cfg.BatchBytes = bs
-			be := New(Options{Config: cfg, Server: s.server(), Pool: "bench"})
+			be, changed := newWatched(Options{Config: cfg, Server: s.server(), Pool: "bench"})
 			defer closeNow(b, be)
 			batch, n := benchLines(b)
-			waitFor(b, "connected", 5*time.Second, func() bool { return be.Stats().Up })
+			waitFor(b, "connected", 5*time.Second, changed, func() bool { return be.Stats().Up })
+			full := time.NewTimer(time.Hour)
+			full.Stop()
 			const batches = 2000
 			b.SetBytes(int64(len(batch)) * batches)
 			b.ReportAllocs()
@@ -113,7 +129,14 @@ func BenchmarkEndToEnd(b *testing.B) {
 			for b.Loop() {
 				for range batches {
 					for !be.Enqueue(batch, n) {
-						time.Sleep(50 * time.Microsecond)
+						// Full: wait for the writer to make room.
+						full.Reset(time.Minute)
+						select {
+						case <-changed:
+						case <-full.C:
+							b.Fatal("the queue stayed full for a minute")
+						}
+						full.Stop()
 					}
 					total += n
 				}

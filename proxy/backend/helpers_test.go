@@ -18,7 +18,8 @@ type sink struct {
 	t       testing.TB
 	network string
 	addr    string
-	discard bool // count only
+	discard bool  // count only
+	changed pulse // poked after each read
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -33,7 +34,7 @@ type sink struct {
 // a socket path) and returns once it accepts.
 func newSink(t testing.TB, network, addr string) *sink {
 	t.Helper()
-	s := &sink{t: t, network: network, conns: map[net.Conn]bool{}}
+	s := &sink{t: t, network: network, conns: map[net.Conn]bool{}, changed: newPulse()}
 	s.listen(addr)
 	t.Cleanup(s.kill)
 	return s
@@ -57,9 +58,15 @@ func (s *sink) listen(addr string) {
 				return
 			}
 			s.mu.Lock()
+			if s.ln != ln {
+				// Killed since Accept returned: kill did not see c.
+				s.mu.Unlock()
+				c.Close()
+				return
+			}
 			s.conns[c] = true
+			s.wg.Add(1) // while this goroutine still counts: not racing kill's Wait
 			s.mu.Unlock()
-			s.wg.Add(1)
 			go s.read(c)
 		}
 	}()
@@ -78,6 +85,7 @@ func (s *sink) read(c net.Conn) {
 			s.lines += bytes.Count(buf[:n], []byte{'\n'})
 			s.bytes += int64(n)
 			s.mu.Unlock()
+			s.changed.poke()
 		}
 		if err != nil {
 			return
@@ -127,33 +135,55 @@ func (s *sink) snapshot() (string, int) {
 	return s.data.String(), s.lines
 }
 
-// waitLines polls (there is no event to wait on) until the sink has seen at
-// least n lines, failing after timeout.
+// waitLines waits until the sink has seen at least n lines, failing after
+// timeout.
 func (s *sink) waitLines(n int, timeout time.Duration) string {
 	s.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		data, got := s.snapshot()
-		if got >= n {
-			return data
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("sink %s: got %d lines, want %d within %s", s.addr, got, n, timeout)
-		}
-		time.Sleep(2 * time.Millisecond)
+	var data string
+	waitFor(s.t, "lines at sink "+s.addr, timeout, s.changed, func() bool {
+		var got int
+		data, got = s.snapshot()
+		return got >= n
+	})
+	return data
+}
+
+// pulse wakes a waiter after something changed. poke never blocks; a poke
+// while nobody waits is kept for the next wait (at worst a needless
+// re-check). One waiter at a time: two would steal each other's wake-ups.
+type pulse chan struct{}
+
+func newPulse() pulse { return make(pulse, 1) }
+
+func (p pulse) poke() {
+	select {
+	case p <- struct{}{}:
+	default:
 	}
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+// waitFor waits until cond holds, re-checking it whenever p is poked (by
+// whatever cond depends on: a backend's Options.onChange, a sink), and
+// fails after timeout.
+func waitFor(t testing.TB, what string, timeout time.Duration, p pulse, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-p:
+		case <-timer.C:
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
-		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// newWatched is New with a pulse poked by the backend's writer after each
+// change (connect, failed dial, write, disconnect).
+func newWatched(o Options) (*Backend, pulse) {
+	p := newPulse()
+	o.onChange = p.poke
+	return New(o), p
 }
 
 // testConfig is a small, fast configuration for tests.

@@ -42,10 +42,12 @@ func (b *Backend) run() {
 				if b.ctx.Err() != nil {
 					break
 				}
-				b.dialErrors.Add(1)
-				b.s.dialErrors.Inc()
+				// The error before the count: whoever sees the count sees it.
 				err = fmt.Errorf("failed to connect to backend %q: %w", b.server.String(), err)
 				b.recordErr(err)
+				b.dialErrors.Add(1)
+				b.s.dialErrors.Inc()
+				b.changed()
 				if downTime.IsZero() {
 					downTime = time.Now()
 					b.log.Warn("backend down", zap.Error(err))
@@ -60,8 +62,9 @@ func (b *Backend) run() {
 			}
 			conn = c
 			b.setConn(c)
+			b.m.setUp(b.s, true) // the gauge before Stats().Up, as below
 			b.up.Store(true)
-			b.s.up.Inc()
+			b.changed()
 			if !downTime.IsZero() {
 				b.log.Info("backend up", zap.Duration("down_for", time.Since(downTime)))
 				downTime = time.Time{}
@@ -87,6 +90,7 @@ func (b *Backend) run() {
 		}
 		err := b.write(conn, &pending)
 		if err == nil {
+			b.changed()
 			attempt = 0
 			continue
 		}
@@ -94,10 +98,11 @@ func (b *Backend) run() {
 		if b.ctx.Err() != nil {
 			break
 		}
-		b.writeErrors.Add(1)
-		b.s.writeErrors.Inc()
 		err = fmt.Errorf("failed to write to backend %q: %w", b.server.String(), err)
 		b.recordErr(err)
+		b.writeErrors.Add(1)
+		b.s.writeErrors.Inc()
+		b.changed()
 		downTime = time.Now()
 		b.log.Warn("backend down", zap.Error(err))
 		if !b.sleep(timer, backoff(attempt, b.cfg.ReconnectMin.Duration, b.cfg.ReconnectMax.Duration, b.jitter()), false) {
@@ -107,6 +112,7 @@ func (b *Backend) run() {
 	}
 	b.dropConn(&conn)
 	b.dropLeft(pending)
+	b.changed()
 }
 
 func (b *Backend) setConn(c net.Conn) {
@@ -123,8 +129,9 @@ func (b *Backend) dropConn(conn *net.Conn) {
 	b.setConn(nil)
 	_ = (*conn).Close()
 	*conn = nil
+	b.m.setUp(b.s, false)
 	b.up.Store(false)
-	b.s.up.Dec()
+	b.changed()
 }
 
 // dropLeft counts everything still queued or pending as dropped with the
@@ -149,6 +156,9 @@ func (b *Backend) dropLeft(pending []*chunk) {
 		b.closeDrop = d
 	}
 	b.mu.Unlock()
+	if b.budget != nil {
+		b.budget.give(left)
+	}
 	b.s.queueBytes.Sub(float64(left))
 	d.add(lines)
 }
@@ -196,6 +206,7 @@ func (b *Backend) take(dst []*chunk, t *time.Timer) (_ []*chunk, waited bool) {
 		b.idle = true
 		b.mu.Unlock()
 		waited = true
+		b.changed()
 		select {
 		case <-b.wake:
 		case <-b.ctx.Done():
