@@ -100,10 +100,10 @@ func (s *lineSink) add(l string) {
 	s.mu.Unlock()
 }
 
-// wait polls until n lines arrived (or timeout) and returns them.
+// wait polls until n lines arrived (or a generous timeout) and returns them.
 func (s *lineSink) wait(t *testing.T, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		s.mu.Lock()
 		got := append([]string(nil), s.all...)
@@ -111,7 +111,7 @@ func (s *lineSink) wait(t *testing.T, n int) []string {
 		if len(got) >= n || time.Now().After(deadline) {
 			return got
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond) // polling: the sink has no change event
 	}
 }
 

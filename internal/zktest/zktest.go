@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -395,17 +396,24 @@ func PyRegister(t testing.TB, zkAddr, path string, args ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// exec copies the child's stderr into this on its own goroutine until
+	// Wait returns: read it only after stop.
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
+	var stopped sync.Once
+	stop := func(sig os.Signal) {
+		stopped.Do(func() {
+			_ = cmd.Process.Signal(sig)
+			_ = cmd.Wait()
+		})
+	}
+	t.Cleanup(func() { stop(syscall.SIGTERM) })
 	first, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil || !strings.HasPrefix(first, path+"/member_") {
+		stop(syscall.SIGKILL)
 		t.Fatalf("serverset.py register %q: first line %q, %v; stderr %s", args, first, err, stderr.String())
 	}
 	return strings.TrimSpace(first)
