@@ -32,7 +32,14 @@ func startAdmin(r *Relay, addr string) (*admin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen on admin address %q: %w", addr, err)
 	}
-	a := &admin{ln: ln, srv: &http.Server{Handler: r.adminHandler(), ReadHeaderTimeout: 10 * time.Second}}
+	a := &admin{ln: ln, srv: &http.Server{Handler: r.adminHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// /debug/pprof/profile and /trace stream for their seconds= (30 s
+		// by default) before they answer.
+		WriteTimeout: 2 * time.Minute,
+		IdleTimeout:  2 * time.Minute,
+	}}
 	r.log.Info("admin listening", zap.String("addr", ln.Addr().String()))
 	a.wg.Add(1)
 	go func() {
@@ -88,7 +95,7 @@ func (r *Relay) poolFromPath(w http.ResponseWriter, req *http.Request) (*Pool, b
 	if name == "" {
 		return nil, true
 	}
-	p := r.pools[name]
+	p := r.router.Load().pools[name]
 	if p == nil {
 		httpError(w, http.StatusNotFound, "unknown pool %q", name)
 		return nil, false
@@ -131,8 +138,8 @@ type PoolStats struct {
 func (p *Pool) stats() PoolStats {
 	st := p.state.Load()
 	ps := PoolStats{
-		Hasher:    p.cfg.Hasher,
-		Compat:    p.cfg.Compat,
+		Hasher:    st.cfg.Hasher,
+		Compat:    st.cfg.Compat,
 		Members:   len(st.servers),
 		Routed:    uint64(counterValue(p.metrics.routed)),
 		NoMembers: uint64(counterValue(p.metrics.noMembers)),
@@ -162,10 +169,12 @@ func (r *Relay) handleStats(w http.ResponseWriter, req *http.Request) {
 		Listeners map[string]ListenerStats `json:"listeners"`
 		Pools     map[string]PoolStats     `json:"pools"`
 	}{Uptime: time.Since(r.started).Round(time.Second).String(), Listeners: map[string]ListenerStats{}, Pools: map[string]PoolStats{}}
-	for _, l := range r.listeners {
-		m := l.route.metrics
+	rt := r.router.Load()
+	for _, l := range rt.listeners {
+		ro := l.route.Load()
+		m := ro.metrics
 		ls := ListenerStats{
-			Listen: l.cfg.Listen, Format: l.route.format.Name(), Pool: l.cfg.Pool,
+			Listen: ro.cfg.Listen, Format: ro.format.Name(), Pool: ro.cfg.Pool,
 			Received:    uint64(counterValue(m.in)),
 			Rejected:    uint64(counterValue(m.rejected)),
 			Connections: uint64(counterValue(m.connections)),
@@ -179,10 +188,10 @@ func (r *Relay) handleStats(w http.ResponseWriter, req *http.Request) {
 				ls.Invalid[reason.String()] = uint64(v)
 			}
 		}
-		out.Listeners[l.cfg.Name] = ls
+		out.Listeners[ro.cfg.Name] = ls
 	}
-	for _, name := range r.poolNames {
-		out.Pools[name] = r.pools[name].stats()
+	for _, name := range rt.poolNames {
+		out.Pools[name] = rt.pools[name].stats()
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -213,14 +222,15 @@ func (r *Relay) handleStatus(w http.ResponseWriter, req *http.Request) {
 	if !ok {
 		return
 	}
-	names := r.poolNames
+	rt := r.router.Load()
+	names := rt.poolNames
 	if p != nil {
 		names = []string{p.name}
 	}
 	code := http.StatusOK
 	status := map[string]string{}
 	for _, name := range names {
-		healthy, why := r.pools[name].health()
+		healthy, why := rt.pools[name].health()
 		if !healthy {
 			code = http.StatusServiceUnavailable
 			why = "FAIL: " + why
@@ -246,10 +256,11 @@ func (r *Relay) handleHashcheck(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	out := map[string]HashcheckResult{}
-	for _, name := range r.poolNames {
-		p := r.pools[name]
+	rt := r.router.Load()
+	for _, name := range rt.poolNames {
+		p := rt.pools[name]
 		st, idx := p.lookup([]byte(key), nil)
-		res := HashcheckResult{Hasher: p.cfg.Hasher, Servers: []string{}}
+		res := HashcheckResult{Hasher: st.cfg.Hasher, Servers: []string{}}
 		if st.ring != nil {
 			res.Hash = st.ring.Hash([]byte(key))
 		}
@@ -276,8 +287,9 @@ type MemberStatus struct {
 }
 
 func (p *Pool) members() PoolMembers {
-	snap := p.state.Load().snap
-	pm := PoolMembers{Hasher: p.cfg.Hasher, Serverset: p.cfg.Serverset, Members: []MemberStatus{}}
+	st := p.state.Load()
+	snap := st.snap
+	pm := PoolMembers{Hasher: st.cfg.Hasher, Serverset: st.cfg.Serverset, Members: []MemberStatus{}}
 	if !snap.LastSync.IsZero() {
 		t := snap.LastSync
 		pm.LastSync = &t
@@ -291,12 +303,13 @@ func (p *Pool) members() PoolMembers {
 func (r *Relay) handlePools(w http.ResponseWriter, req *http.Request) {
 	out := map[string]any{}
 	pools := map[string]PoolMembers{}
-	for _, name := range r.poolNames {
-		pools[name] = r.pools[name].members()
+	rt := r.router.Load()
+	for _, name := range rt.poolNames {
+		pools[name] = rt.pools[name].members()
 	}
 	out["pools"] = pools
-	if r.discovery != nil {
-		out["zookeeper"] = r.discovery.Status()
+	if d := r.currentDiscovery(); d != nil {
+		out["zookeeper"] = d.Status()
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -357,7 +370,7 @@ func (r *Relay) handleAddServer(w http.ResponseWriter, req *http.Request) {
 		httpError(w, http.StatusBadRequest, "failed to add server %q to pool %q: %v", s.Display(), p.name, err)
 		return
 	}
-	p.Membership.Add(s)
+	p.Membership().Add(s)
 	r.log.Info("server added over http", zap.String("pool", p.name), zap.String("server", s.Display()))
 	writeJSON(w, http.StatusOK, p.members())
 }
@@ -369,7 +382,7 @@ func (r *Relay) handlePurgeServer(w http.ResponseWriter, req *http.Request) {
 	}
 	// Without an instance, purge every member at that address.
 	var found []discovery.Server
-	for _, m := range p.Membership.Snapshot().Members {
+	for _, m := range p.Membership().Snapshot().Members {
 		if m.Proto == s.Proto && m.Addr() == s.Addr() && (s.Instance == "" || s.Instance == m.Instance) {
 			found = append(found, m.Server)
 		}
@@ -379,7 +392,7 @@ func (r *Relay) handlePurgeServer(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	for _, m := range found {
-		p.Membership.Purge(m)
+		p.Membership().Purge(m)
 	}
 	r.log.Info("server purged over http", zap.String("pool", p.name), zap.String("server", s.Display()))
 	writeJSON(w, http.StatusOK, p.members())

@@ -38,13 +38,13 @@ func TestAddServerRefusesMembersTheRingRefuses(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), tc.wantBody) {
 			t.Errorf("addserver %v = %d %s, want 400 mentioning %q", tc.form, resp.StatusCode, body, tc.wantBody)
 		}
-		if n := len(p.Membership.Snapshot().Members); n != 2 {
+		if n := len(p.Membership().Snapshot().Members); n != 2 {
 			t.Errorf("after addserver %v the membership has %d members, want the 2 it had", tc.form, n)
 		}
 	}
 	// The pool still follows membership changes.
 	srvB, _ := discovery.ParseServer(b.addr + "=b")
-	p.Membership.Purge(srvB)
+	p.Membership().Purge(srvB)
 	if got := len(p.state.Load().servers); got != 1 {
 		t.Errorf("after purging b the ring has %d members, want 1 (rebuilds must still work)", got)
 	}

@@ -28,11 +28,20 @@ type Config struct {
 	Admin AdminConfig `toml:"admin"`
 	// ShutdownTimeout bounds how long SIGTERM waits for backend queues to
 	// drain; lines still queued then are counted as dropped (shutdown).
-	ShutdownTimeout config.Duration           `toml:"shutdown_timeout"`
-	ZooKeeper       discovery.ZooKeeperConfig `toml:"zookeeper"`
-	Listeners       []ListenerConfig          `toml:"listeners"`
-	Rules           []RuleConfig              `toml:"rules"`
-	Pools           map[string]PoolConfig     `toml:"pools"`
+	ShutdownTimeout config.Duration `toml:"shutdown_timeout"`
+	// MaxQueueBytes bounds the bytes queued over all backends together, on
+	// top of each pool's queue_bytes; a batch beyond it is dropped and
+	// counted (global_queue_full). Default: a quarter of the memory the
+	// process may use (cgroup limit, else physical memory).
+	MaxQueueBytes config.ByteSize `toml:"max_queue_bytes"`
+	// StateDir is where the relay keeps state across restarts: each
+	// serverset pool's last-known-good membership, so a relay restarted
+	// while ZooKeeper is down routes as before. Empty keeps nothing.
+	StateDir  string                    `toml:"state_dir"`
+	ZooKeeper discovery.ZooKeeperConfig `toml:"zookeeper"`
+	Listeners []ListenerConfig          `toml:"listeners"`
+	Rules     []RuleConfig              `toml:"rules"`
+	Pools     map[string]PoolConfig     `toml:"pools"`
 }
 
 // AdminConfig is the [admin] section: the operator's HTTP endpoint.
@@ -59,6 +68,10 @@ type ListenerConfig struct {
 	// Readers is the number of goroutines reading a udp listener's socket
 	// (each with its own dispatcher); default: the number of CPUs, at most 4.
 	Readers int `toml:"readers"`
+	// IdleTimeout closes a stream connection (tcp, unix, an http POST body)
+	// that sends nothing for this long; default 10m, as carbon-c-relay.
+	// "0s" keeps idle connections forever.
+	IdleTimeout *config.Duration `toml:"idle_timeout"`
 }
 
 // RuleConfig is one [[rules]] entry: a pre-routing rule of a listener,
@@ -140,6 +153,7 @@ func listenerDefaults() ListenerConfig {
 		MaxLine:      16 << 10,
 		ReadBuffer:   4 << 20,
 		Readers:      min(runtime.NumCPU(), 4),
+		IdleTimeout:  &config.Duration{Duration: 10 * time.Minute},
 	}
 }
 
@@ -174,6 +188,9 @@ func LoadConfig(data []byte) (Config, error) {
 }
 
 func (c *Config) fillDefaults() {
+	if c.MaxQueueBytes == 0 {
+		c.MaxQueueBytes = config.ByteSize(backend.DefaultMaxQueueBytes())
+	}
 	for i := range c.Listeners {
 		config.FillZero(&c.Listeners[i], listenerDefaults())
 		if c.Listeners[i].Name == "" {
@@ -211,15 +228,23 @@ func (c Config) validate(src []byte) error {
 	if len(c.Pools) == 0 {
 		bad([]string{"pools"}, "no pools defined")
 	}
+	if c.MaxQueueBytes < 0 || (c.MaxQueueBytes > 0 && c.MaxQueueBytes < minQueueBytes) {
+		bad([]string{"max_queue_bytes"}, "%s is below %s", c.MaxQueueBytes, config.ByteSize(minQueueBytes))
+	}
 	names := map[string]bool{}
+	addrs := map[string]string{} // listen key -> listener name
 	for i, l := range c.Listeners {
 		at := func(key string) []string { return []string{"listeners", fmt.Sprint(i), key} }
 		if names[l.Name] {
 			bad(at("name"), "duplicate listener name %q", l.Name)
 		}
 		names[l.Name] = true
-		if _, _, err := parseListen(l.Listen); err != nil {
+		if key, err := listenKey(l); err != nil {
 			bad(at("listen"), "%v", err)
+		} else if other, dup := addrs[key]; dup {
+			bad(at("listen"), "%q is also listener %q's address", l.Listen, other)
+		} else {
+			addrs[key] = l.Name
 		}
 		if _, ok := c.Pools[l.Pool]; !ok {
 			bad(at("pool"), "unknown pool %q", l.Pool)
@@ -232,6 +257,9 @@ func (c Config) validate(src []byte) error {
 		}
 		if l.MaxLine < 64 || l.MaxLine > maxLineLimit {
 			bad(at("max_line"), "%s is outside 64..%s", l.MaxLine, config.ByteSize(maxLineLimit))
+		}
+		if l.IdleTimeout != nil && l.IdleTimeout.Duration < 0 {
+			bad(at("idle_timeout"), "%s must not be negative", l.IdleTimeout.Duration)
 		}
 	}
 	for i, r := range c.Rules {

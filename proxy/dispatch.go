@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"sync"
+	"time"
+
 	"ringrelay/proxy/backend"
 	"ringrelay/proxy/line"
 )
@@ -12,8 +15,12 @@ type rule struct {
 	reject bool
 }
 
-// route is what a listener needs to route its lines; it is immutable.
+// route is what a listener needs to route its lines: one listener's part of
+// the router, built from one config and never changed. A reload builds new
+// routes and swaps them into the listeners it keeps; each dispatcher picks
+// up its listener's new route at its next block.
 type route struct {
+	cfg      ListenerConfig
 	listener string
 	format   line.Format
 	rewriter line.Rewriter // nil when lines are forwarded as read
@@ -23,8 +30,9 @@ type route struct {
 	pool        *Pool
 	rules       []rule
 	metrics     *listenerMetrics
-	npools      int
+	npools      int // pool indexes this route's pools use are below it
 	maxLine     int
+	idle        time.Duration // idle_timeout of a stream connection
 }
 
 // batchFlushBytes is the size at which a per-backend batch is handed to its
@@ -38,12 +46,20 @@ type batch struct {
 	n   int
 }
 
+// batches are shared by every dispatcher of the process and held only
+// between a block's first line and its flush, so an idle connection holds
+// no batch memory however many backends it wrote to.
+var batchPool = sync.Pool{New: func() any { return &batch{buf: make([]byte, 0, batchFlushBytes+4<<10)} }}
+
 // dispatcher routes the lines of one connection (or datagram reader, or HTTP
 // request). It is owned by a single goroutine. Lines are appended to
 // per-backend batches and handed to the backend queues once per read block
 // (flush), so the per-line cost is a hash, a lookup and an append: no lock,
-// no channel send, no allocation. Counters are kept locally and added to
-// Prometheus on flush.
+// no channel send, no allocation. Batches come from a process-wide pool at
+// a backend's first line in a block and go back at flush, so nothing is
+// pinned between blocks (not a retired backend, not 16 KiB per backend of an
+// idle connection). Counters are kept locally and added to Prometheus on
+// flush.
 type dispatcher struct {
 	r *route
 
@@ -53,29 +69,34 @@ type dispatcher struct {
 
 	batches map[*backend.Backend]*batch
 	active  []*batch
-	free    []*batch
 
 	in, rejected uint64
 	invalid      [256]uint64
 	routed       []uint64 // per pool index
 	noMembers    []uint64
 	pools        []*Pool
-	states       []*poolState // per pool index: the ring last routed on
-	ringChanged  bool         // a pool's ring was swapped since the last flush
 }
 
 func newDispatcher(r *route) *dispatcher {
-	return &dispatcher{
-		r: r,
-		// Keys and rewritten lines are never longer than a line, so these
-		// never grow on the hot path.
-		scratch: make([]byte, 0, r.maxLine),
-		out:     make([]byte, 0, r.maxLine+64),
-		idx:     make([]int, 0, 8),
-		batches: map[*backend.Backend]*batch{},
-		routed:  make([]uint64, r.npools),
-		pools:   make([]*Pool, r.npools),
-		states:  make([]*poolState, r.npools),
+	d := &dispatcher{idx: make([]int, 0, 8), batches: map[*backend.Backend]*batch{}}
+	d.reset(r)
+	return d
+}
+
+// reset points the dispatcher at route r (after a reload), once its
+// counters have been flushed.
+func (d *dispatcher) reset(r *route) {
+	d.r = r
+	// Keys and rewritten lines are never longer than a line, so these
+	// never grow on the hot path.
+	if cap(d.scratch) < r.maxLine {
+		d.scratch = make([]byte, 0, r.maxLine)
+		d.out = make([]byte, 0, r.maxLine+64)
+	}
+	if len(d.routed) < r.npools {
+		d.routed = make([]uint64, r.npools)
+		d.pools = make([]*Pool, r.npools)
+		d.noMembers = nil
 	}
 }
 
@@ -146,8 +167,6 @@ func (d *dispatcher) line(ln []byte) {
 		bt := d.batches[b]
 		if bt == nil {
 			bt = d.newBatch(b)
-		}
-		if bt.n == 0 {
 			d.active = append(d.active, bt)
 		}
 		bt.buf = append(bt.buf, out...)
@@ -161,20 +180,11 @@ func (d *dispatcher) line(ln []byte) {
 	}
 	d.routed[p.index] += uint64(len(idx))
 	d.pools[p.index] = p
-	if d.states[p.index] != st {
-		d.ringChanged = d.ringChanged || d.states[p.index] != nil
-		d.states[p.index] = st
-	}
 }
 
 func (d *dispatcher) newBatch(b *backend.Backend) *batch {
-	var bt *batch
-	if n := len(d.free); n > 0 {
-		bt, d.free = d.free[n-1], d.free[:n-1]
-		bt.b = b
-	} else {
-		bt = &batch{b: b, buf: make([]byte, 0, 16<<10)}
-	}
+	bt := batchPool.Get().(*batch)
+	bt.b = b
 	d.batches[b] = bt
 	return bt
 }
@@ -199,23 +209,16 @@ func (d *dispatcher) block(blk []byte) {
 // flush hands every pending batch to its backend queue and publishes the
 // local counters.
 func (d *dispatcher) flush() {
-	for _, bt := range d.active {
+	for i, bt := range d.active {
 		if bt.n > 0 {
 			bt.b.Enqueue(bt.buf, bt.n)
-			bt.buf, bt.n = bt.buf[:0], 0
 		}
+		bt.b, bt.buf, bt.n = nil, bt.buf[:0], 0
+		batchPool.Put(bt)
+		d.active[i] = nil
 	}
 	d.active = d.active[:0]
-	// After a ring swap, forget the batches: some may belong to retired
-	// backends, which the map must not pin. The buffers are kept for reuse.
-	if d.ringChanged {
-		for b, bt := range d.batches {
-			bt.b = nil
-			d.free = append(d.free, bt)
-			delete(d.batches, b)
-		}
-		d.ringChanged = false
-	}
+	clear(d.batches)
 	m := d.r.metrics
 	if d.in > 0 {
 		m.in.Add(float64(d.in))

@@ -2,30 +2,9 @@ package proxy
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"testing"
 )
-
-// discardSink accepts connections and throws their bytes away.
-func discardSink(b testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
-}
 
 // benchBlock is a read block of realistic graphite lines.
 func benchBlock(n int) []byte {
@@ -53,7 +32,7 @@ match = '^test\.'
 reject = true
 `
 			r := startRelay(b, cfg)
-			d := newDispatcher(r.listeners[0].route)
+			d := newDispatcher(r.router.Load().listeners[0].route.Load())
 			const perBlock = 500
 			blk := benchBlock(perBlock)
 			d.block(blk)

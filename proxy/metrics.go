@@ -21,6 +21,11 @@ type Metrics struct {
 	poolMembers  *prometheus.GaugeVec
 	poolRebuilds *prometheus.CounterVec
 	poolErrors   *prometheus.CounterVec
+	idleClosed   *prometheus.CounterVec
+
+	reloads        *prometheus.CounterVec
+	reloadSuccess  prometheus.Gauge
+	reloadDuration prometheus.Gauge
 
 	// Backend are the per-backend series, shared by every pool.
 	Backend *backend.Metrics
@@ -67,11 +72,32 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ringrelay_pool_ring_rebuild_errors_total",
 			Help: "Membership changes whose ring could not be built (the previous ring was kept).",
 		}, []string{"pool"}),
+		idleClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ringrelay_listener_idle_closed_total",
+			Help: "Client connections a listener closed after idle_timeout without a line.",
+		}, []string{"listener"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ringrelay_config_reloads_total",
+			Help: "Config reloads (SIGHUP), by result: success, or failure (the running config stayed).",
+		}, []string{"result"}),
+		reloadSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ringrelay_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time the running config was applied (start or last successful reload).",
+		}),
+		reloadDuration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ringrelay_config_last_reload_duration_seconds",
+			Help: "How long the last successful reload took, from the new config to the swapped router.",
+		}),
 		Backend:   backend.NewMetrics(reg),
 		Discovery: discovery.NewMetrics(reg),
 	}
 	reg.MustRegister(m.linesIn, m.invalid, m.rejected, m.connections, m.routed,
-		m.poolDropped, m.poolMembers, m.poolRebuilds, m.poolErrors)
+		m.poolDropped, m.poolMembers, m.poolRebuilds, m.poolErrors, m.idleClosed,
+		m.reloads, m.reloadSuccess, m.reloadDuration)
+	// Both results exist from the start, so a first failure is a change
+	// an alert can see.
+	m.reloads.WithLabelValues("success")
+	m.reloads.WithLabelValues("failure")
 	return m
 }
 
@@ -79,6 +105,7 @@ type listenerMetrics struct {
 	in          prometheus.Counter
 	rejected    prometheus.Counter
 	connections prometheus.Counter
+	idleClosed  prometheus.Counter
 	invalid     [256]prometheus.Counter // by line.Reason
 }
 
@@ -87,6 +114,7 @@ func (m *Metrics) listener(name string) *listenerMetrics {
 		in:          m.linesIn.WithLabelValues(name),
 		rejected:    m.rejected.WithLabelValues(name),
 		connections: m.connections.WithLabelValues(name),
+		idleClosed:  m.idleClosed.WithLabelValues(name),
 	}
 	for _, r := range line.Reasons() {
 		lm.invalid[r] = m.invalid.WithLabelValues(name, r.String())

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,27 +15,33 @@ import (
 	"ringrelay/proxy/backend"
 )
 
-// Pool is a named set of backends behind one hash ring. Its membership can be
-// replaced at any time (static config, ZooKeeper, HTTP): each change builds a
-// new ring and swaps it in atomically. Backends that stay keep their queues
-// (no line is lost or reordered); new ones are started; removed ones get a
-// bounded time to drain and their leftovers are counted as backend_gone.
+// Pool is a named set of backends behind one hash ring. It belongs to the
+// runtime: it lives from the config that first names it until a config no
+// longer does, across any number of reloads. Its membership can be replaced
+// at any time (static config, ZooKeeper, HTTP) and its settings on reload:
+// each change builds a new ring and swaps it in atomically. Backends that
+// stay (same server, same backend settings) keep their queues, so no line
+// is lost or reordered; new ones are started; removed ones get a bounded
+// time to drain and their leftovers are counted as backend_gone.
 type Pool struct {
 	name       string
-	index      int  // position in the relay's pool list
+	index      int  // the pool's slot in dispatcher counters; never reused
 	noBackends bool // route-only: rings without connections
-	cfg        PoolConfig
 	log        *zap.Logger
 	metrics    *poolMetrics
 	bmet       *backend.Metrics
+	budget     *backend.Budget
 
-	// Membership feeds rebuild; it is the pool's source of truth.
-	Membership *discovery.Membership
+	// membership feeds rebuild; it is the pool's source of truth. A reload
+	// that changes which serverset the pool follows replaces it.
+	membership atomic.Pointer[discovery.Membership]
 
 	state atomic.Pointer[poolState]
 
-	mu       sync.Mutex // guards backends and closed; held across a rebuild
+	mu       sync.Mutex // guards cfg, backends and closed; held across a rebuild
+	cfg      PoolConfig
 	backends map[string]*backend.Backend
+	renew    bool // the next rebuild replaces every backend (new settings)
 	closed   bool
 	retire   sync.WaitGroup // goroutines draining removed backends
 	// stopRetire ends the drains of removed backends early: close calls it
@@ -43,9 +50,10 @@ type Pool struct {
 	stopRetire context.CancelFunc
 }
 
-// poolState is an immutable routing table: a ring and the backend behind
-// each of its member indexes.
+// poolState is an immutable routing table: a ring, the backend behind each
+// of its member indexes, and the settings it was built with.
 type poolState struct {
+	cfg      PoolConfig
 	ring     hashring.Ring // nil when the pool has no members
 	servers  []discovery.Server
 	backends []*backend.Backend
@@ -60,13 +68,13 @@ type poolOptions struct {
 	Config     PoolConfig
 	Logger     *zap.Logger
 	Metrics    *Metrics
+	Budget     *backend.Budget
+	// Store, when set, holds the serverset membership last saved on disk:
+	// the pool starts on it and saves every membership ZooKeeper gives it.
+	Store *discovery.StateStore
 }
 
 func newPool(o poolOptions) (*Pool, error) {
-	static, err := parseServers(o.Config.Servers)
-	if err != nil {
-		return nil, err
-	}
 	p := &Pool{
 		name:       o.Name,
 		index:      o.Index,
@@ -75,31 +83,70 @@ func newPool(o poolOptions) (*Pool, error) {
 		log:        o.Logger.Named("pool").With(zap.String("pool", o.Name)),
 		metrics:    o.Metrics.pool(o.Name),
 		bmet:       o.Metrics.Backend,
+		budget:     o.Budget,
 		backends:   map[string]*backend.Backend{},
 	}
 	p.retireCtx, p.stopRetire = context.WithCancel(context.Background())
-	p.Membership = discovery.NewMembership(discovery.MembershipConfig{
-		Pool:       o.Name,
-		Static:     static,
-		PoolConfig: o.Config.PoolConfig,
-		Metrics:    o.Metrics.Discovery,
-		OnChange:   p.rebuild,
-	})
-	p.rebuild(p.Membership.Snapshot())
+	m, err := p.newMembership(o.Config, o.Metrics.Discovery, o.Store)
+	if err != nil {
+		return nil, err
+	}
+	p.membership.Store(m)
+	p.rebuild(m, m.Snapshot())
 	return p, nil
 }
 
-// rebuild builds the ring for snap and swaps it in. Called by Membership,
-// one call at a time.
-func (p *Pool) rebuild(snap discovery.Snapshot) {
-	start := time.Now()
+// newMembership builds the membership for cfg, seeded with the serverset's
+// last-known-good members from store when there are some.
+func (p *Pool) newMembership(cfg PoolConfig, met *discovery.Metrics, store *discovery.StateStore) (*discovery.Membership, error) {
+	static, err := parseServers(cfg.Servers)
+	if err != nil {
+		return nil, err
+	}
+	mc := discovery.MembershipConfig{
+		Pool:       p.name,
+		Static:     static,
+		PoolConfig: cfg.PoolConfig,
+		Metrics:    met,
+	}
+	if cfg.Serverset != "" && store != nil {
+		mc.Store, mc.Serverset = store, cfg.Serverset
+		seed, at, ok, err := store.Load(p.name, cfg.Serverset)
+		switch {
+		case err != nil:
+			p.log.Warn("ignoring the saved membership", zap.Error(err))
+		case ok && len(seed) > 0:
+			mc.Seed, mc.SeedAt = seed, at
+		}
+	}
+	var m *discovery.Membership
+	mc.OnChange = func(snap discovery.Snapshot) { p.rebuild(m, snap) }
+	m = discovery.NewMembership(mc)
+	return m, nil
+}
+
+// Membership is the pool's current membership (HTTP add/purge act on it).
+func (p *Pool) Membership() *discovery.Membership { return p.membership.Load() }
+
+// Config is the pool's current settings.
+func (p *Pool) Config() PoolConfig { return p.state.Load().cfg }
+
+// rebuild builds the ring for snap, a snapshot of m, and swaps it in. Called
+// by Membership, one call at a time; snapshots of a membership the pool no
+// longer follows are ignored.
+func (p *Pool) rebuild(m *discovery.Membership, snap discovery.Snapshot) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed || p.membership.Load() != m {
 		return
 	}
+	p.rebuildLocked(snap)
+}
+
+func (p *Pool) rebuildLocked(snap discovery.Snapshot) {
+	start := time.Now()
 	servers := snap.Servers()
-	st := &poolState{servers: servers, snap: snap, built: start, backends: make([]*backend.Backend, len(servers))}
+	st := &poolState{cfg: p.cfg, servers: servers, snap: snap, built: start, backends: make([]*backend.Backend, len(servers))}
 	if len(servers) > 0 {
 		ring, err := hashring.New(p.cfg.ringConfig(true), ringMembers(servers))
 		if err != nil {
@@ -118,9 +165,12 @@ func (p *Pool) rebuild(snap discovery.Snapshot) {
 			continue
 		}
 		id := s.ID()
-		b := p.backends[id]
+		var b *backend.Backend
+		if !p.renew {
+			b = p.backends[id]
+		}
 		if b == nil {
-			b = backend.New(backend.Options{Config: p.cfg.Config, Server: s, Pool: p.name, Logger: p.log, Metrics: p.bmet})
+			b = backend.New(backend.Options{Config: p.cfg.Config, Server: s, Pool: p.name, Logger: p.log, Metrics: p.bmet, Budget: p.budget})
 		}
 		keep[id] = b
 		st.backends[i] = b
@@ -129,19 +179,86 @@ func (p *Pool) rebuild(snap discovery.Snapshot) {
 	p.backends = keep
 	p.state.Store(st)
 	for id, b := range old {
-		if keep[id] == nil {
-			p.retire.Add(1)
-			go func() {
-				defer p.retire.Done()
-				ctx, cancel := context.WithTimeout(p.retireCtx, p.cfg.DrainOnRemove.Duration)
-				defer cancel()
-				b.CloseReason(ctx, "backend_gone")
-			}()
+		if p.renew || keep[id] == nil {
+			p.retireLocked(b, p.cfg.DrainOnRemove.Duration)
 		}
 	}
+	p.renew = false
 	p.metrics.members.Set(float64(len(servers)))
 	p.metrics.rebuilds.Inc()
 	p.log.Info("ring rebuilt", zap.Int("members", len(servers)), zap.Duration("took", time.Since(start)))
+}
+
+// retireLocked drains b in the background for at most d, then closes it;
+// what is left is counted as backend_gone.
+func (p *Pool) retireLocked(b *backend.Backend, d time.Duration) {
+	p.retire.Add(1)
+	go func() {
+		defer p.retire.Done()
+		ctx, cancel := context.WithTimeout(p.retireCtx, d)
+		defer cancel()
+		b.CloseReason(ctx, backend.ReasonBackendGone)
+	}()
+}
+
+// reconfigure applies a reloaded config to the running pool. Backends whose
+// server stays and whose backend settings are unchanged keep their queues;
+// with new backend settings every backend is replaced (the old ones drain as
+// removed ones do). A pool that now follows another serverset (or selects
+// its members differently) gets a new membership, seeded from store; the
+// HTTP overlay of the old one is dropped with it. It reports whether the
+// routing table changed.
+func (p *Pool) reconfigure(cfg PoolConfig, disc *discovery.Metrics, store *discovery.StateStore) (changed bool, newMembership *discovery.Membership, err error) {
+	old := p.Config()
+	if reflect.DeepEqual(old, cfg) {
+		return false, nil, nil
+	}
+	m := p.membership.Load()
+	oldM := m
+	var static []discovery.Server
+	if !sameDiscovery(old.PoolConfig, cfg.PoolConfig) {
+		if m, err = p.newMembership(cfg, disc, store); err != nil {
+			return false, nil, err
+		}
+		newMembership = m
+	} else if static, err = parseServers(cfg.Servers); err != nil {
+		return false, nil, err
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return false, nil, nil
+	}
+	p.cfg = cfg
+	// New queue or connection settings: fresh backends take over at the
+	// next rebuild and the old ones drain what they hold.
+	p.renew = !reflect.DeepEqual(old.Config, cfg.Config)
+	if newMembership != nil {
+		p.membership.Store(newMembership)
+	}
+	before := p.state.Load()
+	p.mu.Unlock()
+	if newMembership == nil {
+		m.Reconfigure(static, cfg.PoolConfig) // may rebuild at once
+	} else {
+		// The old membership's timers and saves end here: its snapshots
+		// are ignored, and it must not overwrite the pool's saved file.
+		oldM.Stop()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state.Load() == before && !p.closed {
+		p.rebuildLocked(p.membership.Load().Snapshot())
+	}
+	return true, newMembership, nil
+}
+
+// sameDiscovery reports whether two pool configs follow the same members:
+// same serverset, endpoint, shard and mapping. The policy (debounce,
+// remove_delay, empty_hold) may differ.
+func sameDiscovery(a, b discovery.PoolConfig) bool {
+	a.Debounce, a.RemoveDelay, a.EmptyHold = b.Debounce, b.RemoveDelay, b.EmptyHold
+	return reflect.DeepEqual(a, b)
 }
 
 // checkMember returns the error the pool's ring would give with s added to
@@ -149,11 +266,11 @@ func (p *Pool) rebuild(snap discovery.Snapshot) {
 // is turned away before it enters the membership, where it would make every
 // later rebuild fail.
 func (p *Pool) checkMember(s discovery.Server) error {
-	servers := p.Membership.Snapshot().Servers()
+	servers := p.Membership().Snapshot().Servers()
 	if !slices.ContainsFunc(servers, func(m discovery.Server) bool { return m.ID() == s.ID() }) {
 		servers = append(servers, s)
 	}
-	_, err := hashring.New(p.cfg.ringConfig(true), ringMembers(servers))
+	_, err := hashring.New(p.Config().ringConfig(true), ringMembers(servers))
 	return err
 }
 
@@ -169,9 +286,10 @@ func (p *Pool) lookup(key []byte, dst []int) (*poolState, []int) {
 }
 
 // close drains every backend, including those still draining after their
-// removal, until ctx is done, then stops them.
-func (p *Pool) close(ctx context.Context) {
-	p.Membership.Stop() // no rebuild after this returns
+// removal, until ctx is done, then stops them; reason is what is left
+// counts as (shutdown, or backend_gone for a pool a reload removed).
+func (p *Pool) close(ctx context.Context, reason string) {
+	p.Membership().Stop() // no rebuild after this returns
 	defer context.AfterFunc(ctx, p.stopRetire)()
 	defer p.stopRetire()
 	p.mu.Lock()
@@ -184,7 +302,7 @@ func (p *Pool) close(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b.CloseReason(ctx, "shutdown")
+			b.CloseReason(ctx, reason)
 		}()
 	}
 	wg.Wait()

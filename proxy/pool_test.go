@@ -54,7 +54,7 @@ func TestShutdownBoundsRetiringBackends(t *testing.T) {
 	p := r.Pool("carbon")
 	gone := p.state.Load().backends[1]
 	srv, _ := discovery.ParseServer(servers[1])
-	p.Membership.Purge(srv) // gone starts draining for up to a minute
+	p.Membership().Purge(srv) // gone starts draining for up to a minute
 
 	start := time.Now()
 	done := make(chan struct{})
@@ -103,7 +103,7 @@ func TestBackendGoneDropsStayOnMetrics(t *testing.T) {
 	}
 	p := r.Pool("carbon")
 	srv, _ := discovery.ParseServer(servers[1])
-	p.Membership.Purge(srv)
+	p.Membership().Purge(srv)
 	p.retire.Wait() // the removed backend has drained, counted and closed
 
 	mfs, err := r.Registry().Gather()

@@ -626,7 +626,7 @@ func TestRingSwapMidConnection(t *testing.T) {
 	b := startSink(t, "127.0.0.1:0")
 	servers := []string{a.addr + "=a", b.addr + "=b"}
 	r := startRelay(t, adminAndListener+poolTOML("carbon", "carbon_ch", 1, servers...))
-	d := newDispatcher(r.listeners[0].route)
+	d := newDispatcher(r.router.Load().listeners[0].route.Load())
 	var blk strings.Builder
 	for i := 0; i < 200; i++ {
 		fmt.Fprintf(&blk, "k.%d 1 1\n", i)
@@ -648,7 +648,7 @@ func TestRingSwapMidConnection(t *testing.T) {
 	p := r.Pool("carbon")
 	old := p.state.Load().backends[0]
 	srvA, _ := discovery.ParseServer(servers[0])
-	p.Membership.Purge(srvA)
+	p.Membership().Purge(srvA)
 	d.block([]byte(blk.String()))
 	d.flush()
 	if _, ok := d.batches[old]; ok {

@@ -20,12 +20,13 @@ import (
 // names. Lines that are not routable are reported on errOut with their
 // reason.
 func (r *Relay) RouteTest(pool, format string, in io.Reader, out, errOut io.Writer) error {
-	p := r.pools[pool]
+	rt := r.router.Load()
+	p := rt.pools[pool]
 	if p == nil {
-		return fmt.Errorf("unknown pool %q (have %s)", pool, strings.Join(r.poolNames, ", "))
+		return fmt.Errorf("unknown pool %q (have %s)", pool, strings.Join(rt.poolNames, ", "))
 	}
 	fc := line.FormatConfig{Format: format}
-	for _, l := range r.cfg.Listeners {
+	for _, l := range rt.cfg.Listeners {
 		if l.Pool == pool && (format == "" || l.Format == format) {
 			fc = l.FormatConfig
 			break
@@ -38,8 +39,8 @@ func (r *Relay) RouteTest(pool, format string, in io.Reader, out, errOut io.Writ
 	if err != nil {
 		return err
 	}
-	rt := &route{listener: "route", format: f, pool: p, metrics: r.metrics.listener("route"), npools: len(r.poolNames), maxLine: 1 << 20}
-	d := newDispatcher(rt)
+	ro := &route{listener: "route", format: f, pool: p, metrics: r.metrics.listener("route"), npools: r.nextIndex, maxLine: 1 << 20}
+	d := newDispatcher(ro)
 	var filler []byte
 	switch fc.Format {
 	case "graphite":

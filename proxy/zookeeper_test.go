@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,7 +124,7 @@ func waitRing(t *testing.T, r *Relay, what string, want []string) time.Time {
 			return time.Now()
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: ring is %v after %v, want %v (discovery %+v)", what, got, zkWait, want, r.discovery.Status())
+			t.Fatalf("%s: ring is %v after %v, want %v (discovery %+v)", what, got, zkWait, want, r.currentDiscovery().Status())
 		}
 		time.Sleep(2 * time.Millisecond) // polling: a rebuild has no event a test can wait on
 	}
@@ -405,9 +406,9 @@ func TestZooKeeperOutageKeepsRouting(t *testing.T) {
 	zks.Stop()
 	doomed.Close() // M's registering process dies while ZooKeeper is down: no delete reaches it
 	deadline := time.Now().Add(zkWait)
-	for r.discovery.Status().State != "disconnected" {
+	for r.currentDiscovery().Status().State != "disconnected" {
 		if time.Now().After(deadline) {
-			t.Fatalf("discovery never noticed the outage: %+v", r.discovery.Status())
+			t.Fatalf("discovery never noticed the outage: %+v", r.currentDiscovery().Status())
 		}
 		time.Sleep(10 * time.Millisecond) // polling: waiting for the client to notice
 	}
@@ -439,11 +440,9 @@ func TestZooKeeperDownAtStartUsesStaticServers(t *testing.T) {
 	zks.Stop() // its port stays reserved for Restart: ZooKeeper is "down" there
 	s0, s1, s2 := startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0")
 	all := []*sink{s0, s1, s2}
-	start := time.Now()
-	r := startRelay(t, zkRelayConfig(zks.Addr(), zkSS, zkDebounce, s0.addr))
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("relay start took %v with ZooKeeper down; it must not wait for it", took)
-	}
+	// Nothing saved on disk (no state_dir): after start_wait, the static servers.
+	r := startRelay(t, strings.Replace(zkRelayConfig(zks.Addr(), zkSS, zkDebounce, s0.addr), `session_timeout = "10s"`, `session_timeout = "10s"
+start_wait = "300ms"`, 1))
 	c := dial(t, "tcp", r.ListenerAddr("in"))
 	routeCheck(t, c, all, []*sink{s0}, "static", 100)
 	pm := getPools(t, r).Pools["carbon"]
@@ -552,4 +551,74 @@ func derefShard(s *int32) any {
 		return nil
 	}
 	return *s
+}
+
+// TestRestartWithZooKeeperUpRoutesOnServersetFromTheFirstLine: a relay
+// (re)started while ZooKeeper is up opens its listeners only once the
+// serverset has synced, so not one line goes to the static fallback.
+func TestRestartWithZooKeeperUpRoutesOnServersetFromTheFirstLine(t *testing.T) {
+	zks := zktest.Start(t)
+	static, live := startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0")
+	conn := zkClient(t, zks.Addr(), 10*time.Second)
+	register(t, conn, zkSS, live)
+	for round := range 2 { // a start, then a restart
+		r := startRelay(t, zkRelayConfig(zks.Addr(), zkSS, zkDebounce, static.addr))
+		c := dial(t, "tcp", r.ListenerAddr("in"))
+		for i := range 200 {
+			send(t, c, fmt.Sprintf("round%d.key%d 1 1\n", round, i))
+		}
+		live.waitLines(t, 200*(round+1))
+		if n := len(static.got()); n != 0 {
+			t.Fatalf("round %d: %d lines went to the static fallback, want 0", round, n)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = r.Shutdown(ctx)
+		cancel()
+	}
+}
+
+// TestRestartWithZooKeeperDownRoutesOnLastKnownGood: the serverset
+// membership is saved in state_dir; a relay restarted while ZooKeeper is
+// down routes on it (not on its static servers), says so in /pools, and
+// follows ZooKeeper again once it is back.
+func TestRestartWithZooKeeperDownRoutesOnLastKnownGood(t *testing.T) {
+	zks := zktest.Start(t)
+	static, s1, s2 := startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0")
+	all := []*sink{static, s1, s2}
+	conn := zkClient(t, zks.Addr(), 10*time.Second)
+	register(t, conn, zkSS, s1)
+	register(t, conn, zkSS, s2)
+	dir := t.TempDir()
+	cfgText := fmt.Sprintf("state_dir = %q\n", dir) + strings.Replace(zkRelayConfig(zks.Addr(), zkSS, zkDebounce, static.addr),
+		`session_timeout = "10s"`, `session_timeout = "10s"
+start_wait = "300ms"`, 1)
+
+	first := startRelay(t, cfgText)
+	waitRing(t, first, "first start", addrsOf(s1, s2))
+	store, err := discovery.NewStateStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() string { return "membership never saved in state_dir" }, func() bool {
+		servers, _, ok, err := store.Load("carbon", zkSS)
+		return err == nil && ok && len(servers) == 2
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = first.Shutdown(ctx)
+	conn.Close()
+	zks.Stop()
+
+	second := startRelay(t, cfgText)
+	if got := slices.Sorted(slices.Values(ringOf(second))); !slices.Equal(got, addrsOf(s1, s2)) {
+		t.Fatalf("restart with ZooKeeper down: ring %v, want the saved %v", got, addrsOf(s1, s2))
+	}
+	pm := getPools(t, second).Pools["carbon"]
+	for _, m := range pm.Members {
+		if m.Source != string(discovery.SourceCache) {
+			t.Errorf("/pools member %+v: source %q, want %q", m, m.Source, discovery.SourceCache)
+		}
+	}
+	c := dial(t, "tcp", second.ListenerAddr("in"))
+	routeCheck(t, c, all, []*sink{s1, s2}, "saved", 200)
 }

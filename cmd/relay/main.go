@@ -109,15 +109,23 @@ func serve(cfg proxy.Config, path string, log *zap.Logger) int {
 }
 
 // serveSignals runs the relay on cfg and acts on signals: SIGHUP reloads
-// the config file (a bad one is refused and logged, the running relay
-// keeps going; a good one replaces the relay: the old one drains within its
-// shutdown_timeout, then the new one binds), SIGTERM/SIGINT stop. started,
-// when not nil, receives each relay once it is serving (tests use it).
+// the config file into the running relay (listeners, open connections,
+// queues and counters stay; a file that does not parse or validate, or a
+// new listener that cannot bind, is refused and logged, and the running
+// config stays), SIGTERM/SIGINT stop. started, when not nil, receives the
+// relay once it is serving (tests use it).
 func serveSignals(cfg proxy.Config, path string, log *zap.Logger, sig <-chan os.Signal, started chan<- *proxy.Relay) int {
-	r, err := startRelay(cfg, log, started)
+	r, err := proxy.New(proxy.Options{Config: cfg, Logger: log})
 	if err != nil {
 		log.Error("failed to start relay", zap.Error(err))
 		return 1
+	}
+	if err := r.Start(); err != nil {
+		log.Error("failed to start relay", zap.Error(err))
+		return 1
+	}
+	if started != nil {
+		started <- r
 	}
 	log.Info("relay running", zap.String("config", displayPath(path)))
 	for s := range sig {
@@ -132,42 +140,18 @@ func serveSignals(cfg proxy.Config, path string, log *zap.Logger, sig <-chan os.
 			log.Warn("SIGHUP ignored: running on embedded defaults, no config file to reload")
 			continue
 		}
+		log.Info("reloading", zap.String("config", path))
 		next, err := loadConfig(path)
 		if err != nil {
+			r.ReloadFailed()
 			log.Error("reload refused; the running config stays", zap.Error(err))
 			continue
 		}
-		log.Info("reloading", zap.String("config", path))
-		if err := r.Shutdown(context.Background()); err != nil {
-			log.Warn("shutdown before reload", zap.Error(err))
+		if _, err := r.Reload(next); err != nil {
+			log.Error("reload refused; the running config stays", zap.Error(err))
 		}
-		if r, err = startRelay(next, log, started); err != nil {
-			// The new config validated but could not start (e.g. a port
-			// in use): go back to the one that ran.
-			log.Error("failed to start reloaded config; restarting the previous one", zap.Error(err))
-			if r, err = startRelay(cfg, log, started); err != nil {
-				log.Error("failed to restart the previous config", zap.Error(err))
-				return 1
-			}
-			continue
-		}
-		cfg = next
 	}
 	return 0
-}
-
-func startRelay(cfg proxy.Config, log *zap.Logger, started chan<- *proxy.Relay) (*proxy.Relay, error) {
-	r, err := proxy.New(proxy.Options{Config: cfg, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if err := r.Start(); err != nil {
-		return nil, err
-	}
-	if started != nil {
-		started <- r
-	}
-	return r, nil
 }
 
 func runRoute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
