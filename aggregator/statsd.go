@@ -1,0 +1,528 @@
+package aggregator
+
+import (
+	"bytes"
+	"slices"
+	"sync"
+	"unicode/utf8"
+)
+
+// Statsd accumulates statsd datagrams between flushes exactly as Etsy statsd
+// 0.9.0 does (stats.js handlePacket and lib/process_metrics.js) and flushes
+// them as its graphite backend would.
+//
+// It is safe for concurrent use: any number of reader goroutines may call
+// Datagram while another calls Flush. Datagram takes one mutex per datagram
+// (not per line) and allocates nothing for a key already seen (new keys and
+// new set members are copied into the maps). Flush holds that mutex only
+// to take a snapshot of the values and reset them; the arithmetic, the
+// formatting and the emit callback run after it is released.
+type Statsd struct {
+	cfg StatsdConfig
+	// derived from cfg, read-only after NewStatsd
+	flushSeconds                     float64 // flushInterval / 1000
+	delCounters, delTimers, delSets  bool
+	delGauges                        bool
+	badKey, packetsKey, metricsKey   string
+	lagKey                           string
+	pcts                             []pctNames
+	timerKeep                        map[string]bool // nil: keep all
+	counterNS, countNS, timerNS      []byte
+	gaugeNS, setNS, globalNS, suffix []byte
+	numStatsName, calcName, procName []byte
+	lastExcName, lastFlushName       []byte
+	flushTimeName, flushLengthName   []byte
+	hist                             []histEntry
+
+	flushMu sync.Mutex // serialises Flush; guards the fields below it
+	snap    snapshot
+	line    []byte
+	// graphiteStats of the previous flush, as statsd's backend reports them
+	lastFlushTS, lastFlushLen, lastFlushMS int64
+
+	mu       sync.Mutex // guards the fields below it
+	counters map[string]*float64
+	timers   map[string]*timerState
+	gauges   map[string]*gaugeState
+	sets     map[string]map[string]struct{}
+	oldTS    int64 // statsd's old_timestamp
+	// the cells of counters[badKey], [packetsKey] and [metricsKey]: statsd
+	// resets these to 0 and never deletes them
+	bad, packets, metrics *float64
+	scratch               []byte // the sanitised key being built
+	// totals since NewStatsd, for the caller's metrics (Stats)
+	datagrams, lines, badLines, keysDropped uint64
+}
+
+// StatsdStats are an accumulator's totals since it was built, and the keys
+// it holds now.
+type StatsdStats struct {
+	Keys        int
+	Datagrams   uint64
+	Lines       uint64
+	BadLines    uint64
+	KeysDropped uint64
+}
+
+// Stats returns the accumulator's totals. Safe for concurrent use.
+func (s *Statsd) Stats() StatsdStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return StatsdStats{Keys: s.keysLocked(), Datagrams: s.datagrams, Lines: s.lines, BadLines: s.badLines, KeysDropped: s.keysDropped}
+}
+
+func (s *Statsd) keysLocked() int {
+	return len(s.counters) + len(s.timers) + len(s.gauges) + len(s.sets)
+}
+
+// badLine counts a sample statsd refuses (bad_lines_seen).
+func (s *Statsd) badLine() {
+	*s.bad++
+	s.badLines++
+}
+
+// admit reports whether a new key may be added: not beyond MaxKeys (a
+// line for a new key beyond it is dropped and counted).
+func (s *Statsd) admit() bool {
+	if s.cfg.MaxKeys > 0 && s.keysLocked() >= s.cfg.MaxKeys {
+		s.keysDropped++
+		return false
+	}
+	return true
+}
+
+type timerState struct {
+	vals  []float64 // samples since the last flush
+	spare []float64 // the previous flush's samples, reused next time
+	count float64   // Σ 1/rate
+}
+
+type gaugeState struct {
+	v   float64
+	ttl int
+}
+
+// pctNames holds the names of one percentile's timer metrics and whether
+// calculated_timer_metrics keeps them.
+type pctNames struct {
+	pct                                      float64
+	count, mean, upper, lower, sum, sumSq    string
+	kCount, kMean, kUpper, kLower, kSum, kSq bool
+}
+
+// NewStatsd returns an empty accumulator. cfg must have passed Validate.
+func NewStatsd(cfg StatsdConfig) *Statsd {
+	s := &Statsd{
+		cfg:      cfg,
+		counters: make(map[string]*float64),
+		timers:   make(map[string]*timerState),
+		gauges:   make(map[string]*gaugeState),
+		sets:     make(map[string]map[string]struct{}),
+	}
+	s.flushSeconds = float64(cfg.FlushInterval.Duration.Nanoseconds()) / 1e6 / 1000
+	s.delCounters, s.delTimers, s.delSets, s.delGauges = cfg.deletes()
+	ps := cfg.PrefixStats
+	s.badKey, s.packetsKey, s.metricsKey = ps+".bad_lines_seen", ps+".packets_received", ps+".metrics_received"
+	s.lagKey = ps + ".timestamp_lag"
+	s.bad, s.packets, s.metrics = new(float64), new(float64), new(float64)
+	s.counters[s.badKey], s.counters[s.packetsKey], s.counters[s.metricsKey] = s.bad, s.packets, s.metrics
+	if len(cfg.CalculatedTimerMetrics) > 0 {
+		s.timerKeep = make(map[string]bool)
+		for _, m := range cfg.CalculatedTimerMetrics {
+			s.timerKeep[m] = true
+		}
+	}
+	for _, p := range cfg.PercentThreshold {
+		// '' + pct, first '.' → '_', first '-' → 'top'
+		clean := string(AppendJSNumber(nil, p))
+		clean = replaceFirst(clean, ".", "_")
+		clean = replaceFirst(clean, "-", "top")
+		if slices.ContainsFunc(s.pcts, func(n pctNames) bool { return n.count == "count_"+clean }) {
+			continue // same names, same values: a JS object keeps one
+		}
+		n := pctNames{pct: p,
+			count: "count_" + clean, mean: "mean_" + clean, upper: "upper_" + clean,
+			lower: "lower_" + clean, sum: "sum_" + clean, sumSq: "sum_squares_" + clean}
+		n.kCount, n.kMean, n.kUpper = s.keepTimer(n.count), s.keepTimer(n.mean), s.keepTimer(n.upper)
+		n.kLower, n.kSum, n.kSq = s.keepTimer(n.lower), s.keepTimer(n.sum), s.keepTimer(n.sumSq)
+		s.pcts = append(s.pcts, n)
+	}
+	s.hist = newHistEntries(cfg.Histogram)
+	if cfg.GlobalSuffix != "" {
+		s.suffix = []byte("." + cfg.GlobalSuffix)
+	}
+	if cfg.LegacyNamespace {
+		s.globalNS, s.counterNS, s.countNS = []byte("stats"), []byte("stats"), []byte("stats_counts")
+		s.timerNS, s.gaugeNS, s.setNS = []byte("stats.timers"), []byte("stats.gauges"), []byte("stats.sets")
+		s.numStatsName = []byte(ps + ".numStats" + string(s.suffix))
+		s.calcName = []byte("stats." + ps + ".graphiteStats.calculationtime" + string(s.suffix))
+		s.procName = []byte("stats." + ps + ".processing_time" + string(s.suffix))
+	} else {
+		ns := func(p string) []byte {
+			var parts []string
+			if cfg.GlobalPrefix != "" {
+				parts = append(parts, cfg.GlobalPrefix)
+			}
+			if p != "" {
+				parts = append(parts, p)
+			}
+			return []byte(joinDot(parts))
+		}
+		s.globalNS = ns("")
+		s.counterNS, s.timerNS = ns(cfg.PrefixCounter), ns(cfg.PrefixTimer)
+		s.gaugeNS, s.setNS = ns(cfg.PrefixGauge), ns(cfg.PrefixSet)
+		s.countNS = s.counterNS
+		s.numStatsName = s.format(nil, s.globalNS, ps, "numStats")
+		s.calcName = s.format(nil, s.globalNS, ps, "graphiteStats", "calculationtime")
+		s.procName = s.format(nil, s.globalNS, ps, "processing_time")
+	}
+	// post_stats: globalNamespace.concat(prefixStats).join('.') + '.graphiteStats.X' + globalSuffix
+	gp := string(s.globalNS)
+	if gp != "" {
+		gp += "."
+	}
+	gp += ps + ".graphiteStats."
+	s.lastExcName = []byte(gp + "last_exception" + string(s.suffix))
+	s.lastFlushName = []byte(gp + "last_flush" + string(s.suffix))
+	s.flushTimeName = []byte(gp + "flush_time" + string(s.suffix))
+	s.flushLengthName = []byte(gp + "flush_length" + string(s.suffix))
+	return s
+}
+
+// keepTimer is statsd's filter_timer_metrics for one name: a trailing
+// _<digits> or _top<digits> stands for _percent.
+func (s *Statsd) keepTimer(name string) bool {
+	if s.timerKeep == nil {
+		return true
+	}
+	if i := lastIndexByte(name, '_'); i >= 0 {
+		rest := name[i+1:]
+		if len(rest) > 3 && rest[:3] == "top" {
+			rest = rest[3:]
+		}
+		if len(rest) > 0 && allDigits(rest) {
+			return s.timerKeep[name[:i]+"_percent"]
+		}
+	}
+	return s.timerKeep[name]
+}
+
+// Datagram accumulates one datagram as statsd's handlePacket does. b is
+// only read during the call.
+//
+// The datagram counts in packets_received; each non-empty '\n'-separated
+// line counts in metrics_received; each sample that statsd refuses counts
+// in bad_lines_seen, as do the samples on which statsd 0.9.0 would crash
+// ("@ 0.5", "@Infinity", "@+1": a rate that passes its check but not its
+// regexp).
+func (s *Statsd) Datagram(b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	*s.packets++
+	s.datagrams++
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			if len(b) > 0 {
+				s.line1(b)
+			}
+			return
+		}
+		if i > 0 {
+			s.line1(b[:i])
+		}
+		b = b[i+1:]
+	}
+}
+
+// line1 handles one non-empty line of a datagram.
+func (s *Statsd) line1(seg []byte) {
+	*s.metrics++
+	s.lines++
+	body, tags := seg, []byte(nil)
+	if i := bytes.Index(seg, []byte("|#")); i >= 0 {
+		body, tags = seg[:i], seg[i+2:]
+		if j := bytes.Index(tags, []byte("|#")); j >= 0 {
+			tags = tags[:j]
+		}
+	}
+	c := bytes.IndexByte(body, ':')
+	if c < 0 {
+		// the single sample "1" has no type
+		s.badLine()
+		return
+	}
+	key := s.key(body[:c], tags)
+	rest := body[c+1:]
+	for {
+		var smp []byte
+		if i := bytes.IndexByte(rest, ':'); i >= 0 {
+			smp, rest = rest[:i], rest[i+1:]
+			s.sample(key, smp)
+			continue
+		}
+		s.sample(key, rest)
+		return
+	}
+}
+
+// key returns the sanitised key with its DogStatsD tags, either a view into
+// raw or s.scratch.
+func (s *Statsd) key(raw, tags []byte) []byte {
+	if len(tags) == 0 {
+		clean := true
+		for _, c := range raw {
+			if !keyByte(c) {
+				clean = false
+				break
+			}
+		}
+		if clean {
+			return raw
+		}
+	}
+	buf := s.scratch[:0]
+	prevSpace := false
+	buf = appendSanitized(buf, raw, &prevSpace)
+	if len(tags) > 0 {
+		// key + ';' + tags.split(',').map(t => t.replace(';','_').replace(':','=')).join(';')
+		for {
+			var t []byte
+			i := bytes.IndexByte(tags, ',')
+			if i >= 0 {
+				t, tags = tags[:i], tags[i+1:]
+			} else {
+				t = tags
+			}
+			buf = append(buf, ';')
+			prevSpace = false
+			// replace(';', '_') then replace(':', '='): first occurrences only
+			semi, colon := bytes.IndexByte(t, ';'), bytes.IndexByte(t, ':')
+			for j := 0; j < len(t); {
+				switch {
+				case j == semi:
+					buf = append(buf, '_')
+					prevSpace = false
+					j++
+				case j == colon:
+					buf = append(buf, '=')
+					prevSpace = false
+					j++
+				default:
+					k := j + 1
+					for k < len(t) && k != semi && k != colon {
+						k++
+					}
+					buf = appendSanitized(buf, t[j:k], &prevSpace)
+					j = k
+				}
+			}
+			if i < 0 {
+				break
+			}
+		}
+	}
+	s.scratch = buf
+	return buf
+}
+
+// keyByte reports whether c is kept as is by statsd's sanitizeKeyName:
+// [a-zA-Z_\-0-9.;=].
+func keyByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '_' || c == '-' || c == '.' || c == ';' || c == '='
+}
+
+// appendSanitized appends raw through sanitizeKeyName: runs of white space
+// become '_', '/' becomes '-', anything else outside [a-zA-Z_\-0-9.;=] goes.
+// *prevSpace carries a white-space run across calls.
+func appendSanitized(dst, raw []byte, prevSpace *bool) []byte {
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		r, n := rune(c), 1
+		if c >= utf8.RuneSelf {
+			r, n = utf8.DecodeRune(raw[i:])
+		}
+		i += n
+		if isJSSpace(r) {
+			if !*prevSpace {
+				dst = append(dst, '_')
+			}
+			*prevSpace = true
+			continue
+		}
+		*prevSpace = false
+		switch {
+		case c == '/':
+			dst = append(dst, '-')
+		case n == 1 && keyByte(c):
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// sample validates and applies one value|type[|@rate[|...]] of key.
+func (s *Statsd) sample(key, smp []byte) {
+	var f0, f1, f2 []byte
+	has1, has2 := false, false
+	if i := bytes.IndexByte(smp, '|'); i >= 0 {
+		f0, has1 = smp[:i], true
+		f1 = smp[i+1:]
+		if j := bytes.IndexByte(f1, '|'); j >= 0 {
+			f1, f2, has2 = f1[:j], f1[j+1:], true
+			if k := bytes.IndexByte(f2, '|'); k >= 0 {
+				f2 = f2[:k]
+			}
+		} else {
+			f2 = nil
+		}
+	} else {
+		f0 = smp
+	}
+	// lib/helpers.js is_valid_packet, on the raw type
+	if !has1 {
+		s.badLine()
+		return
+	}
+	rate := 1.0
+	if has2 {
+		if len(f2) < 2 || f2[0] != '@' || f2[1] == '-' {
+			s.badLine()
+			return
+		}
+		if _, ok := jsNumber(f2[1:]); !ok {
+			s.badLine()
+			return
+		}
+		// Number(fields[2].match(/^@([\d\.]+)/)[1]); no match crashes statsd
+		j := 1
+		for j < len(f2) && (f2[j] >= '0' && f2[j] <= '9' || f2[j] == '.') {
+			j++
+		}
+		if j == 1 {
+			s.badLine()
+			return
+		}
+		rate, _ = jsNumber(f2[1:j])
+	}
+	var v float64
+	switch string(f1) {
+	case "s":
+	case "ms":
+		var ok bool
+		if v, ok = jsNumber(f0); !ok || len(f0) == 0 || !(v >= 0) {
+			s.badLine()
+			return
+		}
+	default:
+		var ok bool
+		if v, ok = jsNumber(f0); !ok || len(f0) == 0 {
+			s.badLine()
+			return
+		}
+	}
+	switch string(jsTrim(f1)) {
+	case "ms":
+		t := s.timers[string(key)]
+		if t == nil {
+			if !s.admit() {
+				return
+			}
+			t = &timerState{}
+			s.timers[string(key)] = t
+		}
+		t.vals = append(t.vals, v)
+		t.count += 1 / rate
+	case "g":
+		g := s.gauges[string(key)]
+		if g == nil {
+			if !s.admit() {
+				return
+			}
+			g = &gaugeState{}
+			s.gauges[string(key)] = g
+			g.v = v
+		} else if g.v != 0 && g.v == g.v && (f0[0] == '+' || f0[0] == '-') {
+			g.v += v
+		} else {
+			g.v = v
+		}
+		if s.delGauges {
+			g.ttl = s.cfg.GaugesMaxTTL // ttl > 0: the key is in statsd's gaugesTTL
+		}
+	case "s":
+		m := s.sets[string(key)]
+		if m == nil {
+			if !s.admit() {
+				return
+			}
+			m = make(map[string]struct{})
+			s.sets[string(key)] = m
+		}
+		member := f0
+		if len(member) == 0 {
+			member = []byte("0")
+		} else if !utf8.Valid(member) {
+			member = whatwgUTF8(member)
+		}
+		if string(member) == "__proto__" {
+			// store['__proto__'] = true sets no property in JavaScript
+			return
+		}
+		if _, ok := m[string(member)]; !ok {
+			m[string(member)] = struct{}{}
+		}
+	default:
+		p := s.counters[string(key)]
+		if p == nil {
+			if !s.admit() {
+				return
+			}
+			z := 0.0
+			p = &z
+			s.counters[string(key)] = p
+		} else if *p != *p {
+			*p = 0 // if (!counters[key]) counters[key] = 0, and NaN is falsy
+		}
+		*p += float64(v * (1 / rate))
+	}
+}
+
+func replaceFirst(s, old, new string) string {
+	for i := 0; i+len(old) <= len(s); i++ {
+		if s[i:i+len(old)] == old {
+			return s[:i] + new + s[i+len(old):]
+		}
+	}
+	return s
+}
+
+func lastIndexByte(s string, c byte) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func joinDot(parts []string) string {
+	out := ""
+	for i, p := range parts {
+		if i > 0 {
+			out += "."
+		}
+		out += p
+	}
+	return out
+}
