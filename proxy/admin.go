@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -20,35 +21,65 @@ import (
 	"ringrelay/proxy/line"
 )
 
-// admin is the operator's HTTP endpoint.
+// admin is one of the operator's HTTP listeners: the admin API
+// ([admin] listen) or the metrics-only one ([admin] metrics_listen). The
+// relay binds and closes both as it does its data listeners.
 type admin struct {
 	ln  net.Listener
 	srv *http.Server
 	wg  sync.WaitGroup
 }
 
-func startAdmin(r *Relay, addr string) (*admin, error) {
+// startAdmin binds [admin] listen and serves the admin API on it.
+func startAdmin(r *Relay, cfg AdminConfig) (*admin, error) {
+	if tok, err := cfg.readToken(); err == nil && tok == "" && !loopbackAddr(cfg.Listen) {
+		r.log.Warn("the admin API takes changes from anyone who reaches it; set [admin] token or token_file",
+			zap.String("addr", cfg.Listen))
+	}
+	return serveAdmin(r, "admin", cfg.Listen, r.adminHandler(), cfg)
+}
+
+// startMetricsListener binds [admin] metrics_listen and serves only GET
+// /metrics and /ops/status on it.
+func startMetricsListener(r *Relay, cfg AdminConfig) (*admin, error) {
+	return serveAdmin(r, "admin metrics", cfg.MetricsListen, r.metricsHandler(), cfg)
+}
+
+func serveAdmin(r *Relay, what, addr string, h http.Handler, cfg AdminConfig) (*admin, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("failed to listen on admin address %q: %w", addr, err)
+		return nil, fmt.Errorf("failed to listen on %s address %q: %w", what, addr, err)
 	}
-	a := &admin{ln: ln, srv: &http.Server{Handler: r.adminHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		// /debug/pprof/profile and /trace stream for their seconds= (30 s
-		// by default) before they answer.
-		WriteTimeout: 2 * time.Minute,
-		IdleTimeout:  2 * time.Minute,
+	readHeader, read := cfg.timeouts()
+	m := r.metrics.admin
+	a := &admin{ln: ln, srv: &http.Server{Handler: h,
+		ReadHeaderTimeout: readHeader,
+		ReadTimeout:       read,
+		WriteTimeout:      adminWriteTimeout,
+		IdleTimeout:       adminIdleTimeout,
+		MaxHeaderBytes:    adminMaxHeaderBytes,
+		ErrorLog:          stdlog.New(adminErrorLog{log: r.log.Named("admin"), m: m}, "", 0),
 	}}
-	r.log.Info("admin listening", zap.String("addr", ln.Addr().String()))
+	r.log.Info(what+" listening", zap.String("addr", ln.Addr().String()))
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			r.log.Error("admin server failed", zap.Error(err))
+			m.accept.Inc()
+			r.log.Error(what+" server failed", zap.Error(err))
 		}
 	}()
 	return a, nil
+}
+
+// MetricsAddr is the bound [admin] metrics_listen address (nil when unset).
+func (r *Relay) MetricsAddr() net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.metricsLn == nil {
+		return nil
+	}
+	return r.metricsLn.ln.Addr()
 }
 
 func (a *admin) close() {
@@ -56,9 +87,10 @@ func (a *admin) close() {
 	a.wg.Wait()
 }
 
-// adminHandler routes the admin API. It is also usable without a socket
-// (tests use httptest).
+// adminHandler routes the admin API behind its guard (admin_guard.go). It
+// is also usable without a socket (tests use httptest).
 func (r *Relay) adminHandler() http.Handler {
+	g := newAdminGuard(r, r.log.Named("admin"))
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg}))
 	mux.HandleFunc("GET /stats", r.handleStats)
@@ -69,11 +101,21 @@ func (r *Relay) adminHandler() http.Handler {
 	mux.HandleFunc("GET /pools", r.handlePools)
 	mux.HandleFunc("POST /{pool}/addserver", r.handleAddServer)
 	mux.HandleFunc("POST /{pool}/purgeserver", r.handlePurgeServer)
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/debug/pprof/", g.pprof(pprof.Index))
+	mux.Handle("/debug/pprof/cmdline", g.pprof(pprof.Cmdline))
+	mux.Handle("/debug/pprof/profile", g.pprof(pprof.Profile))
+	mux.Handle("/debug/pprof/symbol", g.pprof(pprof.Symbol))
+	mux.Handle("/debug/pprof/trace", g.pprof(pprof.Trace))
+	return g.mutating(mux)
+}
+
+// metricsHandler is the metrics listener's: reads for scrapers and health
+// checks, nothing that changes the relay; anything else is 404.
+func (r *Relay) metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg}))
+	mux.HandleFunc("GET /ops/status", r.handleStatus)
+	mux.HandleFunc("GET /{pool}/ops/status", r.handleStatus)
 	return mux
 }
 
@@ -314,23 +356,22 @@ func (r *Relay) handlePools(w http.ResponseWriter, req *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// serverFromForm reads the `server` and optional `instance` form fields.
-func serverFromForm(req *http.Request) (discovery.Server, error) {
+// serverFromForm reads the `server` and optional `instance` fields of the
+// request body (a query string was refused by the guard already).
+func serverFromForm(w http.ResponseWriter, req *http.Request) (discovery.Server, error) {
+	req.Body = http.MaxBytesReader(w, req.Body, adminMaxForm)
 	if err := req.ParseForm(); err != nil {
 		return discovery.Server{}, fmt.Errorf("failed to parse form: %w", err)
 	}
 	raw := req.PostForm.Get("server")
 	if raw == "" {
-		raw = req.Form.Get("server")
-	}
-	if raw == "" {
-		return discovery.Server{}, errors.New("missing form field server (host:port)")
+		return discovery.Server{}, errors.New("missing form field server (host:port) in the POST body (application/x-www-form-urlencoded)")
 	}
 	s, err := discovery.ParseServer(raw)
 	if err != nil {
 		return discovery.Server{}, err
 	}
-	inst := req.Form.Get("instance")
+	inst := req.PostForm.Get("instance")
 	if inst != "" {
 		if s.Instance != "" && s.Instance != inst {
 			return discovery.Server{}, fmt.Errorf("server %q has instance %q but instance field says %q", raw, s.Instance, inst)
@@ -353,7 +394,7 @@ func (r *Relay) poolAndServer(w http.ResponseWriter, req *http.Request) (*Pool, 
 	if !ok {
 		return nil, discovery.Server{}, false
 	}
-	s, err := serverFromForm(req)
+	s, err := serverFromForm(w, req)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return nil, discovery.Server{}, false

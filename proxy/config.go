@@ -34,6 +34,10 @@ type Config struct {
 	// counted (global_queue_full). Default: a quarter of the memory the
 	// process may use (cgroup limit, else physical memory).
 	MaxQueueBytes config.ByteSize `toml:"max_queue_bytes"`
+	// MaxConnections caps the client connections open at once over all
+	// listeners (and HTTP requests in progress); beyond it a connection is
+	// closed at once and counted (connections_refused).
+	MaxConnections int `toml:"max_connections"`
 	// StateDir is where the relay keeps state across restarts: each
 	// serverset pool's last-known-good membership, so a relay restarted
 	// while ZooKeeper is down routes as before. Empty keeps nothing.
@@ -42,12 +46,33 @@ type Config struct {
 	Listeners []ListenerConfig          `toml:"listeners"`
 	Rules     []RuleConfig              `toml:"rules"`
 	Pools     map[string]PoolConfig     `toml:"pools"`
+	// Aggregators accumulate lines (statsd semantics) and flush what they
+	// accumulated to pools; listeners and rules send to them by name.
+	Aggregators map[string]AggregatorConfig `toml:"aggregators"`
 }
 
 // AdminConfig is the [admin] section: the operator's HTTP endpoint.
 type AdminConfig struct {
 	// Listen is host:port for /metrics, /stats, /pools, ...; empty disables.
 	Listen string `toml:"listen"`
+	// Token, when set, is the bearer token that every mutating request
+	// (any method but GET, HEAD and OPTIONS) and /debug/pprof must carry.
+	// TokenFile names a file holding it instead, read (and trimmed) at
+	// start and on reload; set one of the two, or neither.
+	Token     string `toml:"token"`
+	TokenFile string `toml:"token_file"`
+	// AllowedHosts are the host names, besides IP literals and localhost,
+	// that a mutating request's Host header may carry (DNS rebinding).
+	AllowedHosts []string `toml:"allowed_hosts"`
+	// PProf serves /debug/pprof; off, it answers 404.
+	PProf bool `toml:"pprof"`
+	// MetricsListen is an optional second host:port serving only GET
+	// /metrics and /ops/status, so scrapers need not reach the API.
+	MetricsListen string `toml:"metrics_listen"`
+
+	// readHeaderTimeout and readTimeout replace the servers' 10s and 30s
+	// when set (tests of slow clients).
+	readHeaderTimeout, readTimeout time.Duration
 }
 
 // ListenerConfig is one [[listeners]] entry.
@@ -59,6 +84,8 @@ type ListenerConfig struct {
 	Listen string `toml:"listen"`
 	// Pool receives the lines no rule sends elsewhere.
 	Pool string `toml:"pool"`
+	// Aggregator, instead of Pool, accumulates them (see [aggregators]).
+	Aggregator string `toml:"aggregator"`
 	line.FormatConfig
 	// MaxLine is the longest line accepted; longer ones are counted
 	// (reason too_long) and dropped, and the connection keeps working.
@@ -82,6 +109,8 @@ type RuleConfig struct {
 	Match string `toml:"match"`
 	// Pool sends matching lines to another pool.
 	Pool string `toml:"pool"`
+	// Aggregator sends matching lines to an aggregator.
+	Aggregator string `toml:"aggregator"`
 	// Reject drops matching lines (counted as rejected).
 	Reject bool `toml:"reject"`
 }
@@ -105,6 +134,12 @@ type PoolConfig struct {
 	// DrainOnRemove is how long a backend removed from the ring may keep
 	// sending what it has queued; the rest is counted as backend_gone.
 	DrainOnRemove config.Duration `toml:"drain_on_remove"`
+	// ApplyChanges is when membership changes reach the ring: "immediate",
+	// or "aligned:10s": at the next multiple of 10 s on the wall clock, so
+	// every relay of a tier switches at the same instant, and a statsd
+	// aggregator tier flushing every 10 s sees each key's interval on one
+	// aggregator only.
+	ApplyChanges string `toml:"apply_changes"`
 	discovery.PoolConfig
 	backend.Config
 }
@@ -142,6 +177,7 @@ func poolDefaults() PoolConfig {
 		Hasher:        "carbon_ch",
 		Replication:   1,
 		DrainOnRemove: config.Duration{Duration: 5 * time.Second},
+		ApplyChanges:  "immediate",
 		PoolConfig:    discovery.DefaultPoolConfig(),
 		Config:        backend.DefaultConfig(),
 	}
@@ -169,9 +205,16 @@ func LoadConfig(data []byte) (Config, error) {
 	// Pool sections are decoded into entries that already hold the
 	// defaults, so a key set to its zero value (debounce = "0s") keeps it.
 	var shape struct {
-		Pools map[string]map[string]any `toml:"pools"`
+		Pools       map[string]map[string]any `toml:"pools"`
+		Aggregators map[string]map[string]any `toml:"aggregators"`
 	}
-	if toml.Unmarshal(data, &shape) == nil && len(shape.Pools) > 0 {
+	if toml.Unmarshal(data, &shape) == nil && len(shape.Aggregators) > 0 {
+		cfg.Aggregators = make(map[string]AggregatorConfig, len(shape.Aggregators))
+		for name := range shape.Aggregators {
+			cfg.Aggregators[name] = aggregatorDefaults()
+		}
+	}
+	if len(shape.Pools) > 0 {
 		cfg.Pools = make(map[string]PoolConfig, len(shape.Pools))
 		for name := range shape.Pools {
 			cfg.Pools[name] = poolDefaults()
@@ -188,6 +231,9 @@ func LoadConfig(data []byte) (Config, error) {
 }
 
 func (c *Config) fillDefaults() {
+	if c.MaxConnections == 0 {
+		c.MaxConnections = defaultMaxConnections
+	}
 	if c.MaxQueueBytes == 0 {
 		c.MaxQueueBytes = config.ByteSize(backend.DefaultMaxQueueBytes())
 	}
@@ -220,13 +266,12 @@ func (c Config) validate(src []byte) error {
 	if err := c.ZooKeeper.Validate(); err != nil {
 		bad([]string{"zookeeper"}, "%v", err)
 	}
-	if c.Admin.Listen != "" {
-		if err := checkHostPort(c.Admin.Listen); err != nil {
-			bad([]string{"admin", "listen"}, "%v", err)
-		}
-	}
+	c.Admin.validate(bad)
 	if len(c.Pools) == 0 {
 		bad([]string{"pools"}, "no pools defined")
+	}
+	if c.MaxConnections < 0 {
+		bad([]string{"max_connections"}, "%d must not be negative", c.MaxConnections)
 	}
 	if c.MaxQueueBytes < 0 || (c.MaxQueueBytes > 0 && c.MaxQueueBytes < minQueueBytes) {
 		bad([]string{"max_queue_bytes"}, "%s is below %s", c.MaxQueueBytes, config.ByteSize(minQueueBytes))
@@ -246,8 +291,17 @@ func (c Config) validate(src []byte) error {
 		} else {
 			addrs[key] = l.Name
 		}
-		if _, ok := c.Pools[l.Pool]; !ok {
-			bad(at("pool"), "unknown pool %q", l.Pool)
+		switch {
+		case l.Pool != "" && l.Aggregator != "":
+			bad(at("pool"), "a listener feeds a pool or an aggregator, not both")
+		case l.Aggregator != "":
+			if _, ok := c.Aggregators[l.Aggregator]; !ok {
+				bad(at("aggregator"), "unknown aggregator %q", l.Aggregator)
+			}
+		default:
+			if _, ok := c.Pools[l.Pool]; !ok {
+				bad(at("pool"), "unknown pool %q", l.Pool)
+			}
 		}
 		if _, err := line.NewFormat(l.FormatConfig); err != nil {
 			bad(at("format"), "%v", err)
@@ -270,14 +324,24 @@ func (c Config) validate(src []byte) error {
 		if _, err := regexp.Compile(r.Match); err != nil {
 			bad(at("match"), "bad regexp %q: %v", r.Match, err)
 		}
+		targets := 0
+		for _, set := range []bool{r.Reject, r.Pool != "", r.Aggregator != ""} {
+			if set {
+				targets++
+			}
+		}
 		switch {
-		case r.Reject && r.Pool != "":
-			bad(at("pool"), "a rule either rejects or names a pool, not both")
-		case !r.Reject && r.Pool == "":
-			bad(at("pool"), "a rule needs pool = \"NAME\" or reject = true")
+		case targets > 1:
+			bad(at("pool"), "a rule either rejects or names a pool or an aggregator, only one of them")
+		case targets == 0:
+			bad(at("pool"), "a rule needs pool = \"NAME\", aggregator = \"NAME\" or reject = true")
 		case r.Pool != "":
 			if _, ok := c.Pools[r.Pool]; !ok {
 				bad(at("pool"), "unknown pool %q", r.Pool)
+			}
+		case r.Aggregator != "":
+			if _, ok := c.Aggregators[r.Aggregator]; !ok {
+				bad(at("aggregator"), "unknown aggregator %q", r.Aggregator)
 			}
 		}
 	}
@@ -307,6 +371,9 @@ func (c Config) validate(src []byte) error {
 		if p.Serverset != "" && len(c.ZooKeeper.Servers) == 0 {
 			bad(at("serverset"), "needs [zookeeper] servers")
 		}
+		if _, err := p.applyAlign(); err != nil {
+			bad(at("apply_changes"), "%v", err)
+		}
 		if p.QueueBytes < minQueueBytes {
 			bad(at("queue_bytes"), "%s is below %s (four batches of %s)", p.QueueBytes, config.ByteSize(minQueueBytes), config.ByteSize(batchFlushBytes))
 		}
@@ -327,6 +394,14 @@ func (c Config) validate(src []byte) error {
 		}
 		if ringErr != nil {
 			bad(at(ringErrorKey(ringErr)), "%v", ringErr)
+		}
+	}
+	for _, name := range sortedKeys(c.Aggregators) {
+		for _, err := range c.Aggregators[name].validate(c.Pools) {
+			msg := err.Error()
+			key, _, _ := strings.Cut(msg, " ")
+			key = strings.TrimSuffix(key, ":")
+			bad([]string{"aggregators", name, key}, "%s", msg)
 		}
 	}
 	if len(errs) > 0 {
@@ -404,6 +479,10 @@ func ringErrorKey(err error) string {
 	return "hasher"
 }
 
+// defaultMaxConnections: each idle connection costs about 100 KiB (its
+// 64 KiB reader, scratch, goroutine), so 10,000 of them about 1 GiB.
+const defaultMaxConnections = 10000
+
 // maxLineLimit bounds max_line: each connection holds a read buffer and
 // scratch space of a few times max_line.
 const maxLineLimit = 1 << 20
@@ -415,6 +494,21 @@ const minQueueBytes = 4 * batchFlushBytes
 
 // reservedPoolNames would shadow admin endpoints.
 var reservedPoolNames = []string{"debug", "metrics", "stats", "ops", "hashcheck", "pools"}
+
+// applyAlign parses apply_changes: 0 for immediate, else the alignment.
+func (p PoolConfig) applyAlign() (time.Duration, error) {
+	switch v := p.ApplyChanges; {
+	case v == "" || v == "immediate":
+		return 0, nil
+	case strings.HasPrefix(v, "aligned:"):
+		d, err := time.ParseDuration(strings.TrimPrefix(v, "aligned:"))
+		if err != nil || d < time.Second || d%time.Second != 0 {
+			return 0, fmt.Errorf("%q: the alignment must be a whole number of seconds, at least 1s (aligned:10s)", v)
+		}
+		return d, nil
+	}
+	return 0, fmt.Errorf("%q: want \"immediate\" or \"aligned:DURATION\" (aligned:10s)", p.ApplyChanges)
+}
 
 func (p PoolConfig) ringConfig(clamp bool) hashring.Config {
 	return hashring.Config{

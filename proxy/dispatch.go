@@ -11,7 +11,8 @@ import (
 // rule is a compiled pre-routing rule.
 type rule struct {
 	re     *matcher
-	pool   *Pool // nil with reject
+	pool   *Pool  // nil with reject or an aggregator
+	agg    *aggRT // the aggregator matching lines go to, or nil
 	reject bool
 }
 
@@ -27,7 +28,8 @@ type route struct {
 	// keyRewriter, when the format has it, extracts the key and rewrites the
 	// line in one pass.
 	keyRewriter line.KeyRewriter
-	pool        *Pool
+	pool        *Pool  // nil when the listener feeds an aggregator
+	agg         *aggRT // the listener's aggregator, or nil
 	rules       []rule
 	metrics     *listenerMetrics
 	npools      int // pool indexes this route's pools use are below it
@@ -42,14 +44,65 @@ const batchFlushBytes = 16 << 10
 
 type batch struct {
 	b   *backend.Backend
-	buf []byte
+	box *bufBox // the lines, from a size class that fits them
 	n   int
 }
 
-// batches are shared by every dispatcher of the process and held only
-// between a block's first line and its flush, so an idle connection holds
-// no batch memory however many backends it wrote to.
-var batchPool = sync.Pool{New: func() any { return &batch{buf: make([]byte, 0, batchFlushBytes+4<<10)} }}
+// bufBox holds a batch's buffer; boxes are pooled by size class.
+type bufBox struct {
+	buf   []byte
+	class int
+}
+
+// batchClasses are the buffer sizes a batch grows through. A block of
+// lines spread over many backends (a pool of 2,000 members) takes a small
+// buffer per backend, not 16 KiB each: what a connection holds while it
+// routes a block is about twice the bytes it routes, whatever the pool
+// size.
+var batchClasses = [...]int{512, 4 << 10, batchFlushBytes + 4<<10}
+
+// Boxes and batches are shared by every dispatcher of the process and held
+// only between a block's first line for a backend and the block's flush,
+// so an idle connection holds no batch memory however many backends it
+// wrote to.
+var (
+	boxPools  [len(batchClasses)]sync.Pool
+	batchPool = sync.Pool{New: func() any { return new(batch) }}
+	_         = initBoxPools()
+)
+
+func initBoxPools() bool {
+	for i, size := range batchClasses {
+		boxPools[i].New = func() any { return &bufBox{buf: make([]byte, 0, size), class: i} }
+	}
+	return true
+}
+
+// grow moves bt to a buffer of the smallest class that holds need bytes
+// (a buffer of its own beyond the largest class: a very long line).
+func (bt *batch) grow(need int) {
+	old := bt.box
+	var nb *bufBox
+	for i := old.class + 1; i < len(batchClasses); i++ {
+		if batchClasses[i] >= need {
+			nb = boxPools[i].Get().(*bufBox)
+			break
+		}
+	}
+	if nb == nil {
+		nb = &bufBox{buf: make([]byte, 0, need), class: -1}
+	}
+	nb.buf = append(nb.buf[:0], old.buf...)
+	putBox(old)
+	bt.box = nb
+}
+
+func putBox(bx *bufBox) {
+	if bx.class >= 0 {
+		bx.buf = bx.buf[:0]
+		boxPools[bx.class].Put(bx)
+	}
+}
 
 // dispatcher routes the lines of one connection (or datagram reader, or HTTP
 // request). It is owned by a single goroutine. Lines are appended to
@@ -75,6 +128,7 @@ type dispatcher struct {
 	routed       []uint64 // per pool index
 	noMembers    []uint64
 	pools        []*Pool
+	aggs         []aggBatch // lines for aggregators, handed over at flush
 }
 
 func newDispatcher(r *route) *dispatcher {
@@ -87,12 +141,6 @@ func newDispatcher(r *route) *dispatcher {
 // counters have been flushed.
 func (d *dispatcher) reset(r *route) {
 	d.r = r
-	// Keys and rewritten lines are never longer than a line, so these
-	// never grow on the hot path.
-	if cap(d.scratch) < r.maxLine {
-		d.scratch = make([]byte, 0, r.maxLine)
-		d.out = make([]byte, 0, r.maxLine+64)
-	}
 	if len(d.routed) < r.npools {
 		d.routed = make([]uint64, r.npools)
 		d.pools = make([]*Pool, r.npools)
@@ -104,6 +152,7 @@ func (d *dispatcher) reset(r *route) {
 // until the dispatcher's next decide.
 type decision struct {
 	pool *Pool
+	agg  *aggRT // the line goes to this aggregator (pool and st are nil)
 	st   *poolState
 	idx  []int       // indexes into st.backends / st.servers
 	key  []byte      // the key the line was routed by
@@ -117,6 +166,11 @@ type decision struct {
 // rejected by a rule or its pool has no members. Either way it is already
 // counted.
 func (d *dispatcher) decide(ln []byte) (dec decision, ok bool) {
+	// A key is never longer than its line, nor a rewritten line more than
+	// 64 bytes longer: sized here, the formats never allocate.
+	if len(ln)+64 > cap(d.scratch) {
+		d.growScratch(len(ln) + 64)
+	}
 	if d.r.keyRewriter != nil {
 		dec.key, dec.out, dec.why = d.r.keyRewriter.KeyRewrite(d.out[:0], ln)
 	} else {
@@ -131,16 +185,20 @@ func (d *dispatcher) decide(ln []byte) (dec decision, ok bool) {
 		return dec, false
 	}
 	d.in++
-	dec.pool = d.r.pool
+	dec.pool, dec.agg = d.r.pool, d.r.agg
 	for i := range d.r.rules {
 		if d.r.rules[i].re.Match(dec.key) {
 			if d.r.rules[i].reject {
 				d.rejected++
 				return dec, false
 			}
-			dec.pool = d.r.rules[i].pool
+			dec.pool, dec.agg = d.r.rules[i].pool, d.r.rules[i].agg
 			break
 		}
+	}
+	if dec.agg != nil {
+		dec.out = ln // the accumulator parses the line as read
+		return dec, true
 	}
 	dec.st, d.idx = dec.pool.lookup(dec.key, d.idx)
 	dec.idx = d.idx
@@ -161,6 +219,10 @@ func (d *dispatcher) line(ln []byte) {
 	if !ok {
 		return
 	}
+	if dec.agg != nil {
+		d.toAggregator(dec.agg, ln)
+		return
+	}
 	p, st, idx, out := dec.pool, dec.st, dec.idx, dec.out
 	for _, i := range idx {
 		b := st.backends[i]
@@ -169,12 +231,15 @@ func (d *dispatcher) line(ln []byte) {
 			bt = d.newBatch(b)
 			d.active = append(d.active, bt)
 		}
-		bt.buf = append(bt.buf, out...)
-		bt.buf = append(bt.buf, '\n')
+		if need := len(bt.box.buf) + len(out) + 1; need > cap(bt.box.buf) {
+			bt.grow(need)
+		}
+		bt.box.buf = append(bt.box.buf, out...)
+		bt.box.buf = append(bt.box.buf, '\n')
 		bt.n++
-		if len(bt.buf) >= batchFlushBytes {
-			bt.b.Enqueue(bt.buf, bt.n)
-			bt.buf, bt.n = bt.buf[:0], 0
+		if len(bt.box.buf) >= batchFlushBytes {
+			bt.b.Enqueue(bt.box.buf, bt.n)
+			bt.box.buf, bt.n = bt.box.buf[:0], 0
 			// It stays in active with n == 0; flush skips it.
 		}
 	}
@@ -182,9 +247,19 @@ func (d *dispatcher) line(ln []byte) {
 	d.pools[p.index] = p
 }
 
+// scratchKeep is the scratch space a dispatcher keeps between blocks: a
+// long line (max_line allows up to 1 MiB) gets more for its block only.
+const scratchKeep = 4 << 10
+
+func (d *dispatcher) growScratch(n int) {
+	n = max(n, scratchKeep)
+	d.scratch = make([]byte, 0, n)
+	d.out = make([]byte, 0, n)
+}
+
 func (d *dispatcher) newBatch(b *backend.Backend) *batch {
 	bt := batchPool.Get().(*batch)
-	bt.b = b
+	bt.b, bt.box = b, boxPools[0].Get().(*bufBox)
 	d.batches[b] = bt
 	return bt
 }
@@ -211,14 +286,19 @@ func (d *dispatcher) block(blk []byte) {
 func (d *dispatcher) flush() {
 	for i, bt := range d.active {
 		if bt.n > 0 {
-			bt.b.Enqueue(bt.buf, bt.n)
+			bt.b.Enqueue(bt.box.buf, bt.n)
 		}
-		bt.b, bt.buf, bt.n = nil, bt.buf[:0], 0
+		putBox(bt.box)
+		bt.b, bt.box, bt.n = nil, nil, 0
 		batchPool.Put(bt)
 		d.active[i] = nil
 	}
 	d.active = d.active[:0]
 	clear(d.batches)
+	d.flushAggregators()
+	if cap(d.scratch) > scratchKeep {
+		d.scratch, d.out = nil, nil
+	}
 	m := d.r.metrics
 	if d.in > 0 {
 		m.in.Add(float64(d.in))

@@ -22,6 +22,13 @@ type Metrics struct {
 	poolRebuilds *prometheus.CounterVec
 	poolErrors   *prometheus.CounterVec
 	idleClosed   *prometheus.CounterVec
+	refused      *prometheus.CounterVec
+	unread       *prometheus.CounterVec
+
+	aggEmitted  *prometheus.CounterVec
+	aggFlushes  *prometheus.CounterVec
+	aggFlushDur *prometheus.GaugeVec
+	aggDropped  *prometheus.CounterVec
 
 	reloads        *prometheus.CounterVec
 	reloadSuccess  prometheus.Gauge
@@ -31,6 +38,8 @@ type Metrics struct {
 	Backend *backend.Metrics
 	// Discovery are the membership and ZooKeeper series.
 	Discovery *discovery.Metrics
+	// admin are the admin listeners' errors (admin_metrics.go).
+	admin *adminMetrics
 }
 
 // NewMetrics creates the relay's series and registers them on reg.
@@ -76,6 +85,30 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ringrelay_listener_idle_closed_total",
 			Help: "Client connections a listener closed after idle_timeout without a line.",
 		}, []string{"listener"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ringrelay_listener_connections_refused_total",
+			Help: "Client connections (or HTTP requests) closed at once because max_connections were open.",
+		}, []string{"listener"}),
+		unread: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ringrelay_listener_unread_bytes_total",
+			Help: "Bytes a stopping listener left unread: still in the kernel after it read for a second, or a line whose end never came.",
+		}, []string{"listener"}),
+		aggEmitted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ringrelay_aggregator_lines_emitted_total",
+			Help: "Lines an aggregator's flushes produced (each is sent to every output pool).",
+		}, []string{"aggregator"}),
+		aggFlushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ringrelay_aggregator_flushes_total",
+			Help: "Flushes an aggregator made.",
+		}, []string{"aggregator"}),
+		aggFlushDur: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ringrelay_aggregator_flush_duration_seconds",
+			Help: "How long an aggregator's last flush took (ingestion goes on meanwhile).",
+		}, []string{"aggregator"}),
+		aggDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ringrelay_aggregator_lines_dropped_total",
+			Help: "Lines for an aggregator that a reload removed after its final flush, by reason (removed).",
+		}, []string{"aggregator", "reason"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ringrelay_config_reloads_total",
 			Help: "Config reloads (SIGHUP), by result: success, or failure (the running config stayed).",
@@ -90,10 +123,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		Backend:   backend.NewMetrics(reg),
 		Discovery: discovery.NewMetrics(reg),
+		admin:     newAdminMetrics(reg),
 	}
 	reg.MustRegister(m.linesIn, m.invalid, m.rejected, m.connections, m.routed,
-		m.poolDropped, m.poolMembers, m.poolRebuilds, m.poolErrors, m.idleClosed,
-		m.reloads, m.reloadSuccess, m.reloadDuration)
+		m.poolDropped, m.poolMembers, m.poolRebuilds, m.poolErrors, m.idleClosed, m.refused, m.unread,
+		m.reloads, m.reloadSuccess, m.reloadDuration, m.aggEmitted, m.aggFlushes, m.aggFlushDur, m.aggDropped)
 	// Both results exist from the start, so a first failure is a change
 	// an alert can see.
 	m.reloads.WithLabelValues("success")
@@ -106,6 +140,8 @@ type listenerMetrics struct {
 	rejected    prometheus.Counter
 	connections prometheus.Counter
 	idleClosed  prometheus.Counter
+	refused     prometheus.Counter
+	unread      prometheus.Counter
 	invalid     [256]prometheus.Counter // by line.Reason
 }
 
@@ -115,6 +151,8 @@ func (m *Metrics) listener(name string) *listenerMetrics {
 		rejected:    m.rejected.WithLabelValues(name),
 		connections: m.connections.WithLabelValues(name),
 		idleClosed:  m.idleClosed.WithLabelValues(name),
+		refused:     m.refused.WithLabelValues(name),
+		unread:      m.unread.WithLabelValues(name),
 	}
 	for _, r := range line.Reasons() {
 		lm.invalid[r] = m.invalid.WithLabelValues(name, r.String())
@@ -139,3 +177,24 @@ func (m *Metrics) pool(name string) *poolMetrics {
 		rebuildErrors: m.poolErrors.WithLabelValues(name),
 	}
 }
+
+func (m *Metrics) aggregator(name string) *aggMetrics {
+	return &aggMetrics{
+		emitted:      m.aggEmitted.WithLabelValues(name),
+		flushes:      m.aggFlushes.WithLabelValues(name),
+		flushSeconds: m.aggFlushDur.WithLabelValues(name),
+		dropped:      m.aggDropped.WithLabelValues(name, "removed"),
+	}
+}
+
+// internalListenerMetrics are the (unregistered) listener counters of the
+// routes an aggregator's flushes take to its output pools: what they
+// count is reported as the aggregator's emitted lines, and by the pools.
+var internalListenerMetrics = func() *listenerMetrics {
+	c := func() prometheus.Counter { return prometheus.NewCounter(prometheus.CounterOpts{Name: "internal"}) }
+	lm := &listenerMetrics{in: c(), rejected: c(), connections: c(), idleClosed: c(), refused: c(), unread: c()}
+	for _, r := range line.Reasons() {
+		lm.invalid[r] = c()
+	}
+	return lm
+}()

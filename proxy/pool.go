@@ -43,7 +43,11 @@ type Pool struct {
 	backends map[string]*backend.Backend
 	renew    bool // the next rebuild replaces every backend (new settings)
 	closed   bool
-	retire   sync.WaitGroup // goroutines draining removed backends
+	// With apply_changes = "aligned:D", a membership change waits here
+	// for the next multiple of D on the wall clock.
+	pending    *discovery.Snapshot
+	applyTimer *time.Timer
+	retire     sync.WaitGroup // goroutines draining removed backends
 	// stopRetire ends the drains of removed backends early: close calls it
 	// when its own deadline passes, so they too end within shutdown_timeout.
 	retireCtx  context.Context
@@ -140,6 +144,30 @@ func (p *Pool) rebuild(m *discovery.Membership, snap discovery.Snapshot) {
 	if p.closed || p.membership.Load() != m {
 		return
 	}
+	align, _ := p.cfg.applyAlign()
+	if align <= 0 || p.state.Load() == nil {
+		p.rebuildLocked(snap)
+		return
+	}
+	p.pending = &snap
+	if p.applyTimer == nil {
+		now := time.Now()
+		at := now.Truncate(align).Add(align)
+		p.applyTimer = time.AfterFunc(at.Sub(now), p.applyPending)
+		p.log.Info("membership change waits for the aligned instant", zap.Time("at", at))
+	}
+}
+
+// applyPending applies the latest membership change held for alignment.
+func (p *Pool) applyPending() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.applyTimer = nil
+	if p.closed || p.pending == nil {
+		return
+	}
+	snap := *p.pending
+	p.pending = nil
 	p.rebuildLocked(snap)
 }
 
@@ -294,6 +322,9 @@ func (p *Pool) close(ctx context.Context, reason string) {
 	defer p.stopRetire()
 	p.mu.Lock()
 	p.closed = true
+	if p.applyTimer != nil {
+		p.applyTimer.Stop()
+	}
 	bs := p.backends
 	p.backends = nil
 	p.mu.Unlock()

@@ -59,6 +59,7 @@ type Relay struct {
 	metrics    *Metrics
 	noBackends bool
 	budget     *backend.Budget
+	conns      *connLimit // max_connections over all listeners
 
 	// router is the config running now, for the admin API (lock-free).
 	router atomic.Pointer[router]
@@ -66,8 +67,10 @@ type Relay struct {
 	// mu serialises Start, Reload and Shutdown and guards what follows.
 	// The data path never takes it.
 	mu        sync.Mutex
-	pools     map[string]*Pool     // by name
-	nextIndex int                  // the next pool's index; never reused
+	pools     map[string]*Pool  // by name
+	nextIndex int               // the next pool's index; never reused
+	aggs      map[string]*aggRT // by name
+	nextAgg   int
 	listeners map[string]*listener // by listenKey
 	// discovery is nil without [zookeeper] servers; discMu guards it for
 	// the admin API, which must not wait on a reload.
@@ -75,18 +78,24 @@ type Relay struct {
 	discovery *discovery.Discovery
 	store     *discovery.StateStore
 	admin     *admin
+	metricsLn *admin // [admin] metrics_listen
 	running   bool
 	stopped   bool
 	started   time.Time
 	retiring  sync.WaitGroup // pools a reload removed, draining
 	retireCtx context.Context
 	retireEnd context.CancelFunc
+
+	// beforeAdminClose, when set (tests), runs at the end of Shutdown,
+	// when the counts are final and the admin API still serves.
+	beforeAdminClose func()
 }
 
 // router is what one config makes of the runtime: immutable.
 type router struct {
 	cfg       Config
 	pools     map[string]*Pool
+	aggs      map[string]*aggRT
 	poolNames []string    // sorted
 	listeners []*listener // in config order
 }
@@ -108,13 +117,15 @@ func New(o Options) (*Relay, error) {
 	}
 	r := &Relay{
 		log: log, reg: reg, metrics: NewMetrics(reg), noBackends: o.NoBackends,
-		pools: map[string]*Pool{}, listeners: map[string]*listener{},
+		pools: map[string]*Pool{}, listeners: map[string]*listener{}, aggs: map[string]*aggRT{},
 	}
 	r.retireCtx, r.retireEnd = context.WithCancel(context.Background())
-	reg.MustRegister(newUDPCollector(r))
+	reg.MustRegister(newUDPCollector(r), newAggCollector(r))
 	cfg := o.Config
 	cfg.fillDefaults()
 	r.budget = backend.NewBudget(int64(cfg.MaxQueueBytes), r.metrics.Backend)
+	r.conns = &connLimit{}
+	r.conns.max.Store(int64(cfg.MaxConnections))
 	if cfg.StateDir != "" && !o.NoBackends {
 		st, err := discovery.NewStateStore(cfg.StateDir)
 		if err != nil {
@@ -140,6 +151,7 @@ type plan struct {
 	newListeners []*listener
 	newPools     map[string]*Pool
 	newAdmin     *admin
+	newMetricsLn *admin
 	newDiscovery *discovery.Discovery // the [zookeeper] section changed
 }
 
@@ -152,6 +164,9 @@ func (r *Relay) abort(pl *plan) {
 	}
 	if pl.newAdmin != nil {
 		pl.newAdmin.close()
+	}
+	if pl.newMetricsLn != nil {
+		pl.newMetricsLn.close()
 	}
 	if pl.newDiscovery != nil {
 		pl.newDiscovery.Close()
@@ -179,7 +194,7 @@ func (r *Relay) prepare(cfg Config) (*plan, error) {
 		if r.listeners[key] != nil {
 			continue
 		}
-		l, err := newListener(lc, nil, r.log)
+		l, err := newListener(lc, nil, r.conns, r.log)
 		if err != nil {
 			r.abort(pl)
 			return nil, err
@@ -194,12 +209,20 @@ func (r *Relay) prepare(cfg Config) (*plan, error) {
 		}
 	}
 	if r.running && cfg.Admin.Listen != r.router.Load().cfg.Admin.Listen && cfg.Admin.Listen != "" {
-		a, err := startAdmin(r, cfg.Admin.Listen)
+		a, err := startAdmin(r, cfg.Admin)
 		if err != nil {
 			r.abort(pl)
 			return nil, err
 		}
 		pl.newAdmin = a
+	}
+	if r.running && cfg.Admin.MetricsListen != r.router.Load().cfg.Admin.MetricsListen && cfg.Admin.MetricsListen != "" {
+		m, err := startMetricsListener(r, cfg.Admin)
+		if err != nil {
+			r.abort(pl)
+			return nil, err
+		}
+		pl.newMetricsLn = m
 	}
 	names := sortedKeys(cfg.Pools)
 	for _, name := range names {
@@ -283,11 +306,13 @@ func (r *Relay) commit(pl *plan) (changes []string) {
 			changes = append(changes, "pool "+name+" removed")
 		}
 	}
-	// The router: a route per listener, over the runtime's pools.
-	rt := &router{cfg: cfg, pools: map[string]*Pool{}, poolNames: sortedKeys(cfg.Pools)}
+	// The router: a route per listener, over the runtime's pools and
+	// aggregators.
+	rt := &router{cfg: cfg, pools: map[string]*Pool{}, aggs: map[string]*aggRT{}, poolNames: sortedKeys(cfg.Pools)}
 	for _, name := range rt.poolNames {
 		rt.pools[name] = r.pools[name]
 	}
+	retiredAggs := r.commitAggregators(rt, &changes)
 	keep := map[string]bool{}
 	fresh := map[*listener]bool{}
 	for _, l := range pl.newListeners {
@@ -327,6 +352,7 @@ func (r *Relay) commit(pl *plan) (changes []string) {
 		}
 	}
 	r.budget.SetLimit(int64(cfg.MaxQueueBytes))
+	r.conns.max.Store(int64(cfg.MaxConnections))
 	// What the new config no longer names stops now: listeners first (a
 	// connection on a removed address ends, its lines already routed),
 	// then the pools they may have fed.
@@ -347,6 +373,22 @@ func (r *Relay) commit(pl *plan) (changes []string) {
 		r.admin.close()
 		r.admin = nil
 		changes = append(changes, "admin closed")
+	}
+	if pl.newMetricsLn != nil {
+		if r.metricsLn != nil {
+			r.metricsLn.close()
+		}
+		r.metricsLn = pl.newMetricsLn
+		changes = append(changes, "admin metrics_listen moved to "+pl.newMetricsLn.ln.Addr().String())
+	} else if r.running && cfg.Admin.MetricsListen == "" && r.metricsLn != nil {
+		r.metricsLn.close()
+		r.metricsLn = nil
+		changes = append(changes, "admin metrics_listen closed")
+	}
+	// Aggregators a reload dropped or rebuilt flush what they hold (to
+	// pools that are all still open), once no dispatcher feeds them.
+	for _, a := range retiredAggs {
+		a.stop(true)
 	}
 	r.commitDiscovery(pl, removedPools, rewatch, &changes)
 	for _, p := range removedPools {
@@ -459,6 +501,7 @@ func (r *Relay) newRoute(rt *router, lc ListenerConfig) (*route, error) {
 		listener: lc.Name,
 		format:   f,
 		pool:     rt.pools[lc.Pool],
+		agg:      rt.aggs[lc.Aggregator],
 		metrics:  r.metrics.listener(lc.Name),
 		npools:   r.nextIndex,
 		maxLine:  int(lc.MaxLine),
@@ -482,9 +525,72 @@ func (r *Relay) newRoute(rt *router, lc ListenerConfig) (*route, error) {
 		if !rc.Reject {
 			ru.pool = rt.pools[rc.Pool]
 		}
+		if rc.Aggregator != "" {
+			ru.pool, ru.agg = nil, rt.aggs[rc.Aggregator]
+		}
 		ro.rules = append(ro.rules, ru)
 	}
 	return ro, nil
+}
+
+// commitAggregators puts the config's aggregators into rt: one whose
+// settings (outputs aside) are unchanged is kept with what it accumulated;
+// a new or changed one starts empty. It returns the aggregators that are
+// replaced or gone, for the caller to stop (with a final flush) once the
+// router is swapped.
+func (r *Relay) commitAggregators(rt *router, changes *[]string) (retired []*aggRT) {
+	for _, name := range sortedKeys(rt.cfg.Aggregators) {
+		ac := rt.cfg.Aggregators[name]
+		a := r.aggs[name]
+		if a == nil || !a.cfg.sameState(ac) {
+			na := newAggRT(name, r.nextAgg, ac, r.log, r.metrics.aggregator(name))
+			r.nextAgg++
+			if a != nil {
+				a.next.Store(na)
+				retired = append(retired, a)
+				*changes = append(*changes, "aggregator "+name+" rebuilt (its state flushed)")
+			} else {
+				*changes = append(*changes, "aggregator "+name+" added")
+			}
+			a = na
+			r.aggs[name] = a
+			if r.running {
+				a.start()
+			}
+		} else if !reflect.DeepEqual(a.outNames, ac.Output) {
+			*changes = append(*changes, "aggregator "+name+" outputs changed")
+		}
+		a.outNames = ac.Output
+		outs := make([]*route, 0, len(ac.Output))
+		for _, pool := range ac.Output {
+			f, _ := line.NewFormat(line.FormatConfig{Format: "graphite"})
+			outs = append(outs, &route{listener: "aggregator:" + name, format: f, pool: rt.pools[pool],
+				metrics: internalListenerMetrics, npools: r.nextIndex, maxLine: 1 << 20})
+		}
+		a.outputs.Store(&outs)
+		rt.aggs[name] = a
+	}
+	for name, a := range r.aggs {
+		if _, ok := rt.cfg.Aggregators[name]; !ok {
+			delete(r.aggs, name)
+			retired = append(retired, a)
+			*changes = append(*changes, "aggregator "+name+" removed (its state flushed)")
+		}
+	}
+	return retired
+}
+
+// aggregators are the running config's aggregators.
+func (r *Relay) aggregators() []*aggRT {
+	rt := r.router.Load()
+	if rt == nil {
+		return nil
+	}
+	out := make([]*aggRT, 0, len(rt.aggs))
+	for _, name := range sortedKeys(rt.aggs) {
+		out = append(out, rt.aggs[name])
+	}
+	return out
 }
 
 // Start binds every listener and the admin endpoint, starts discovery and
@@ -503,13 +609,22 @@ func (r *Relay) Start() error {
 		}
 	}
 	if rt.cfg.Admin.Listen != "" {
-		a, err := startAdmin(r, rt.cfg.Admin.Listen)
+		a, err := startAdmin(r, rt.cfg.Admin)
 		if err != nil {
 			r.mu.Unlock()
 			_ = r.Shutdown(context.Background())
 			return err
 		}
 		r.admin = a
+	}
+	if rt.cfg.Admin.MetricsListen != "" {
+		m, err := startMetricsListener(r, rt.cfg.Admin)
+		if err != nil {
+			r.mu.Unlock()
+			_ = r.Shutdown(context.Background())
+			return err
+		}
+		r.metricsLn = m
 	}
 	defer r.mu.Unlock()
 	if rt.cfg.ZooKeeper.Enabled() && !r.noBackends {
@@ -539,6 +654,9 @@ func (r *Relay) Start() error {
 		} else {
 			r.waitSynced(waits, rt.cfg.ZooKeeper.StartWait.Duration)
 		}
+	}
+	for _, a := range rt.aggs {
+		a.start()
 	}
 	for _, l := range rt.listeners {
 		l.serve()
@@ -640,6 +758,11 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 		for _, l := range r.listeners {
 			l.stop(ctx)
 		}
+		// What the aggregators accumulated is flushed before the queues
+		// drain.
+		for _, a := range r.aggs {
+			a.stop(r.running)
+		}
 		if r.discovery != nil {
 			r.discovery.Close()
 		}
@@ -656,10 +779,18 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 		wg.Wait()
 		r.retiring.Wait()
 		cancel()
+		// The admin API stayed up until here, so a scrape during the drain
+		// sees the counts settle; this line has them all, final.
+		r.log.Info("relay stopped", append([]zap.Field{zap.Duration("took", time.Since(start))}, lossSummary(r.reg)...)...)
+		if r.beforeAdminClose != nil {
+			r.beforeAdminClose()
+		}
 		if r.admin != nil {
 			r.admin.close()
 		}
-		r.log.Info("relay stopped", zap.Duration("took", time.Since(start)))
+		if r.metricsLn != nil {
+			r.metricsLn.close()
+		}
 	}
 	if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("shutdown deadline passed: %w", err)

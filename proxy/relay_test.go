@@ -541,7 +541,7 @@ func TestAdminAPI(t *testing.T) {
 		{"/hashcheck?key=x.y", `"servers"`, 200},
 		{"/hashcheck", "missing query parameter key", 400},
 		{"/pools", `"source": "static"`, 200},
-		{"/debug/pprof/", "goroutine", 200},
+		{"/debug/pprof/", "404 page not found", 404}, // [admin] pprof is off by default
 	} {
 		code, body := get(tc.path)
 		if code != tc.code || !strings.Contains(body, tc.wantIn) {

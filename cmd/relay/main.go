@@ -5,6 +5,7 @@
 //	relay -check-config -config F   validate and exit
 //	relay -print-default-config     print the embedded defaults as TOML
 //	relay route -config F -pool P [-format graphite|statsd] < lines
+//	relay aggregate -config F -aggregator A [-extra-flushes N] < datagrams
 package main
 
 import (
@@ -30,6 +31,9 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "route" {
 		return runRoute(args[1:], stdin, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "aggregate" {
+		return runAggregate(args[1:], stdin, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -181,6 +185,38 @@ func runRoute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer r.Shutdown(context.Background())
 	if err := r.RouteTest(*pool, *format, stdin, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "relay route: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// runAggregate is `relay aggregate`: the named aggregator's accumulator
+// (the daemon's code) over the statsd oracle's input format, printing each
+// flush.
+func runAggregate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("relay aggregate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "TOML config `file` (required)")
+	name := fs.String("aggregator", "", "aggregator `name` (required)")
+	extra := fs.Int("extra-flushes", 0, "idle flushes after the end of input")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" || *name == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "relay aggregate: -config and -aggregator are required, and nothing else")
+		return 2
+	}
+	if *extra < 0 {
+		fmt.Fprintln(stderr, "relay aggregate: -extra-flushes must not be negative")
+		return 2
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "relay aggregate: %v\n", err)
+		return 1
+	}
+	if err := proxy.AggregateTest(cfg, *name, stdin, stdout, *extra); err != nil {
+		fmt.Fprintf(stderr, "relay aggregate: %v\n", err)
 		return 1
 	}
 	return 0

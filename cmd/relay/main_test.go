@@ -178,3 +178,41 @@ func TestReloadKeepsRunningOnBadConfigAndSwapsOnGood(t *testing.T) {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
 }
+
+// TestAggregateMatchesTheOracleGolden: `relay aggregate` runs a config's
+// aggregator over the statsd oracle's input and prints what the oracle
+// (the real Etsy statsd) printed for it.
+func TestAggregateMatchesTheOracleGolden(t *testing.T) {
+	path := writeConfig(t, goodConfig+`
+[aggregators.st]
+kind = "statsd"
+output = ["carbon"]
+flush_interval = "1s"
+`)
+	for _, c := range []string{"counters_basic", "timers_basic", "gauges", "grammar_accepted", "tags_dogstatsd"} {
+		in, err := os.ReadFile("../../aggregator/testdata/statsd/" + c + ".txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile("../../aggregator/testdata/statsd/" + c + ".golden")
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := runArgs(t, string(in), "aggregate", "-config", path, "-aggregator", "st")
+		if code != 0 || out != string(want) {
+			t.Errorf("%s: code %d, stderr %q\n got: %.400s\nwant: %.400s", c, code, errs, out, want)
+		}
+	}
+	// "## arg: --extra-flushes=1" in the case: -extra-flushes 1 here.
+	in, _ := os.ReadFile("../../aggregator/testdata/statsd/sets.txt")
+	want, _ := os.ReadFile("../../aggregator/testdata/statsd/sets.golden")
+	if code, out, errs := runArgs(t, string(in), "aggregate", "-config", path, "-aggregator", "st", "-extra-flushes", "1"); code != 0 || out != string(want) {
+		t.Errorf("sets with -extra-flushes 1: code %d, stderr %q\n got: %.400s\nwant: %.400s", code, errs, out, want)
+	}
+	if code, _, errs := runArgs(t, "", "aggregate", "-config", path, "-aggregator", "nope"); code != 1 || !strings.Contains(errs, "unknown aggregator") {
+		t.Errorf("unknown aggregator: code %d, %q", code, errs)
+	}
+	if code, _, _ := runArgs(t, "", "aggregate", "-config", path); code != 2 {
+		t.Errorf("missing -aggregator: code %d, want 2", code)
+	}
+}

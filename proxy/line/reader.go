@@ -66,6 +66,7 @@ func (c ReaderConfig) withDefaults() ReaderConfig {
 type Reader struct {
 	rd       io.Reader
 	buf      []byte
+	base     int // the buffer's usual size; a longer line grows it until drained
 	maxLine  int
 	start    int  // buf[start:end] is read but not yet returned
 	end      int  // end of the bytes read into buf
@@ -75,26 +76,32 @@ type Reader struct {
 }
 
 // NewReader returns a Reader of r with cfg's sizes (zero fields: defaults).
-// A BufSize not larger than MaxLine is raised to twice MaxLine; check
-// ReaderConfig.Validate to refuse such configs instead.
+// The buffer is BufSize; a line that does not fit grows it (up to MaxLine
+// plus one byte, what it takes to tell the line is too long) only while
+// that line is being read: memory follows the lines, not max_line.
 func NewReader(r io.Reader, cfg ReaderConfig) *Reader {
 	cfg = cfg.withDefaults()
 	if cfg.MaxLine < 1 {
 		cfg.MaxLine = DefaultMaxLine
 	}
-	if cfg.BufSize <= cfg.MaxLine {
-		cfg.BufSize = 2 * cfg.MaxLine
-	}
-	return &Reader{rd: r, buf: make([]byte, cfg.BufSize), maxLine: cfg.MaxLine}
+	return &Reader{rd: r, buf: make([]byte, cfg.BufSize), base: cfg.BufSize, maxLine: cfg.MaxLine}
 }
 
-// Reset makes the Reader read from rd as if new, keeping its buffer; the
-// Overlong count restarts at zero. Reset(nil) drops the reference to the
-// old stream before the Reader goes back into a pool (Next must not be
-// called until the next Reset with a stream).
+// Reset makes the Reader read from rd as if new, keeping its buffer (at
+// its usual size); the Overlong count restarts at zero. Reset(nil) drops
+// the reference to the old stream before the Reader goes back into a pool
+// (Next must not be called until the next Reset with a stream).
 func (r *Reader) Reset(rd io.Reader) {
-	*r = Reader{rd: rd, buf: r.buf, maxLine: r.maxLine}
+	buf := r.buf
+	if len(buf) > r.base {
+		buf = make([]byte, r.base)
+	}
+	*r = Reader{rd: rd, buf: buf, base: r.base, maxLine: r.maxLine}
 }
+
+// Buffered is how many bytes were read but not yet returned by Next: the
+// start of a line whose end has not arrived.
+func (r *Reader) Buffered() int { return r.end - r.start }
 
 // Overlong returns how many lines longer than MaxLine were skipped since
 // NewReader or the last Reset.
@@ -147,9 +154,20 @@ func (r *Reader) Next() ([]byte, error) {
 			return nil, r.err
 		}
 		// Need more: keep the partial line, read after it.
+		if r.start == r.end && len(r.buf) > r.base {
+			r.buf, r.start, r.end = make([]byte, r.base), 0, 0 // the long line is done
+		}
 		if r.start > 0 {
 			r.end = copy(r.buf, r.buf[r.start:r.end])
 			r.start = 0
+		}
+		if r.end == len(r.buf) {
+			// A partial line fills the buffer: grow it (the scan needs
+			// MaxLine+1 bytes to tell an overlong line).
+			n := min(2*len(r.buf), r.maxLine+1)
+			nb := make([]byte, max(n, len(r.buf)+1))
+			copy(nb, r.buf[:r.end])
+			r.buf = nb
 		}
 		n, err := r.rd.Read(r.buf[r.end:])
 		if n < 0 || n > len(r.buf)-r.end {

@@ -264,3 +264,39 @@ func TestReaderDataWithError(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderGrowsOnlyForALongLine: with max_line 1 MiB the buffer stays at
+// its base size for short lines, grows to read a long one whole, and is
+// back to its base size once that line is done.
+func TestReaderGrowsOnlyForALongLine(t *testing.T) {
+	long := strings.Repeat("x", 600<<10)
+	in := "a 1 1\n" + long + " 1 1\nb 2 2\n"
+	r := NewReader(strings.NewReader(in), ReaderConfig{MaxLine: 1 << 20})
+	if n := len(r.buf); n != DefaultBufSize {
+		t.Fatalf("new reader buffer %d bytes, want %d", n, DefaultBufSize)
+	}
+	var lines []string
+	grown := 0
+	for {
+		blk, err := r.Next()
+		grown = max(grown, len(r.buf))
+		for len(blk) > 0 {
+			var ln []byte
+			ln, blk = Cut(blk)
+			lines = append(lines, string(ln))
+		}
+		if err != nil {
+			break
+		}
+	}
+	if len(lines) != 3 || lines[1] != long+" 1 1" || lines[2] != "b 2 2" || r.Overlong() != 0 {
+		t.Fatalf("got %d lines (overlong %d), want the long line whole between two short ones", len(lines), r.Overlong())
+	}
+	if grown <= len(long) {
+		t.Errorf("buffer grew to %d bytes for a %d-byte line", grown, len(long))
+	}
+	r.Reset(nil)
+	if n := len(r.buf); n != DefaultBufSize {
+		t.Errorf("after the long line and Reset the buffer is %d bytes, want %d", n, DefaultBufSize)
+	}
+}
