@@ -176,7 +176,8 @@ func (r *Relay) abort(pl *plan) {
 		}
 	}
 	for _, p := range pl.newPools {
-		p.close(context.Background(), backend.ReasonShutdown)
+		// Never routed to; backend_gone lets their series go.
+		p.close(context.Background(), backend.ReasonBackendGone)
 	}
 }
 
@@ -766,6 +767,7 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 		if r.discovery != nil {
 			r.discovery.Close()
 		}
+		r.metrics.Backend.KeepSeries() // for the final log line and scrape
 		dctx, cancel := context.WithTimeout(ctx, rt.cfg.ShutdownTimeout.Duration)
 		context.AfterFunc(dctx, r.retireEnd)
 		var wg sync.WaitGroup

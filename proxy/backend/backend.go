@@ -11,12 +11,61 @@
 // Lines are delivered in the order they were enqueued. While the backend is
 // down they stay queued (up to queue_bytes, and up to the relay-wide Budget
 // shared by all backends) and are sent once it is back.
-// After a failed write the connection is closed and the writer resends from
-// the start of the line the failed write tore, so a line is never sent in two
-// halves over two connections. TCP has no application acknowledgement, so:
-// lines already in the kernel's socket buffer when a backend dies are lost,
-// and a backend that keeps the torn tail of a connection as a line sees that
-// fragment and then the whole line again (a duplicate, accepted by design).
+//
+// A line is sent when the peer's TCP has acknowledged it, not when it was
+// written: on Linux the writer keeps the lines it wrote (still counted in
+// queue_bytes and the Budget) and, after each write and while idle, asks the
+// kernel how much of the socket's send queue is unacknowledged (SIOCOUTQ);
+// what is acknowledged is counted as sent and its memory recycled (so
+// queue_bytes also bounds the bytes in flight: a queue smaller than the
+// path's bandwidth-delay product limits throughput). When a
+// write fails or times out, or the peer closed, the connection is reset (so
+// the kernel does not deliver later what we resend) and the writer resends
+// from the start of the oldest unacknowledged line: the lines the kernel
+// still held and the line the failed write tore, which is never sent in two
+// halves over two connections (ringrelay_backend_lines_requeued_total).
+// Close waits, within its ctx, for the last bytes to be acknowledged; lines
+// still unacknowledged then are dropped as unacknowledged. Elsewhere (other
+// systems, unix sockets, UDP) a written line counts as sent.
+//
+// What TCP cannot tell: bytes the peer's kernel acknowledged but its process
+// never read. They are counted as sent, and lost if the peer never reads
+// them (it dies, or closes the connection; a Linux peer can still read them
+// after our reset). Per connection they are bounded by the peer socket's
+// receive buffer: at most net.ipv4.tcp_rmem's maximum (6 MiB by default on
+// Linux, often raised, e.g. to 32 MiB), or net.core.rmem_max doubled when
+// the peer sets SO_RCVBUF. A peer that never reads holds that much of every
+// connection it is given.
+//
+// Duplicates: a backend that keeps the torn tail of a connection as a line
+// sees that fragment and then the whole line again (accepted by design); a
+// line the peer acknowledges in the instant between the writer reading the
+// send queue and resetting the connection is delivered and resent.
+//
+// # Accounting
+//
+// For every backend, at any Stats snapshot and so exactly once it is closed:
+//
+//	routed = LinesSent + sum(LinesDropped) + QueuedLines
+//
+// where routed is the sum of the n passed to Enqueue (accepted or not), and
+// QueuedLines counts the lines queued, being written, and written but not
+// acknowledged. The metrics hold the same identity between
+// ringrelay_backend_lines_sent_total, ringrelay_backend_lines_dropped_total
+// and ringrelay_backend_queue_lines when the backend is quiescent.
+//
+// # Stalls
+//
+// A backend that accepts connections and never reads makes every write time
+// out, or leaves what was written unacknowledged for write_timeout (which
+// counts as a write timeout). After two in a row without progress it is
+// stalled: ringrelay_backend_up is 0 and Stats().Up false, Stats().Stalled
+// true, the backoff between reconnects grows (each new connection gives the
+// peer another receive buffer of lines), a warning is logged once. Progress
+// ends it: a connection on which the peer acknowledges more than twice what a
+// stalled connection took (plus a batch), or acknowledges everything taken
+// after being open for write_timeout. Until a peer has been given more than
+// its receive window, one that reads cannot be told from one that does not.
 package backend
 
 import (
@@ -104,17 +153,23 @@ type Backend struct {
 
 	iov [][]byte // the writer's reusable writev vector
 
-	linesSent   atomic.Uint64
-	bytesSent   atomic.Uint64
-	writes      atomic.Uint64
-	reconnects  atomic.Uint64
-	writeErrors atomic.Uint64
-	dialErrors  atomic.Uint64
-	up          atomic.Bool
-	lastErr     atomic.Pointer[errRecord]
-	drops       [4]*dropCounter // queue_full, shutdown, backend_gone, global_queue_full
-	writeDrops  *dropCounter
-	extraDrop   atomic.Pointer[dropCounter] // a custom CloseReason reason
+	// queuedLines counts the lines in total (guarded by mu); linesSent and
+	// the drop counters change under mu too, so Stats sees them agree.
+	queuedLines   int64
+	linesSent     atomic.Uint64
+	linesRequeued atomic.Uint64
+	bytesSent     atomic.Uint64
+	writes        atomic.Uint64
+	reconnects    atomic.Uint64
+	writeErrors   atomic.Uint64
+	dialErrors    atomic.Uint64
+	up            atomic.Bool // connected and not stalled
+	isStalled     atomic.Bool
+	lastErr       atomic.Pointer[errRecord]
+	drops         [4]*dropCounter // queue_full, shutdown, backend_gone, global_queue_full
+	writeDrops    *dropCounter
+	unackedDrops  *dropCounter
+	extraDrop     atomic.Pointer[dropCounter] // a custom CloseReason reason
 }
 
 // dropCounter counts lines dropped for one reason, for Stats and Prometheus.
@@ -137,10 +192,12 @@ type errRecord struct {
 	at  time.Time
 }
 
-// chunk holds whole lines; off is how much of buf the writer has sent.
+// chunk holds whole lines; off is how much of buf the writer has written,
+// ack how much of that the peer acknowledged (ack <= off).
 type chunk struct {
 	buf  []byte
 	off  int
+	ack  int
 	full bool // takes no more lines
 }
 
@@ -189,6 +246,7 @@ func New(o Options) *Backend {
 		b.drops[i] = &dropCounter{reason: r, c: m.droppedCounter(b.s, r)}
 	}
 	b.writeDrops = &dropCounter{reason: ReasonWriteError, c: m.droppedCounter(b.s, ReasonWriteError)}
+	b.unackedDrops = &dropCounter{reason: ReasonUnacked, c: m.droppedCounter(b.s, ReasonUnacked)}
 	go b.run()
 	return b
 }
@@ -196,7 +254,8 @@ func New(o Options) *Backend {
 // Server is the destination this backend writes to.
 func (b *Backend) Server() discovery.Server { return b.server }
 
-// Enqueue queues n whole lines (each ending in '\n') for sending. The bytes
+// Enqueue queues n whole lines (each ending in '\n', n counting them
+// exactly: the accounting relies on it) for sending. The bytes
 // are copied before it returns, so the caller may reuse lines. It never
 // waits on the network, only on a short mutex. When the queue cannot take
 // the whole batch, or the global Budget cannot, or the backend is closed,
@@ -214,10 +273,12 @@ func (b *Backend) Enqueue(lines []byte, n int) bool {
 	b.mu.Lock()
 	if b.closed {
 		d := b.closeDrop
+		if n > 0 {
+			d.n.Add(uint64(n))
+		}
 		b.mu.Unlock()
 		// Close may have released the series already.
 		if n > 0 {
-			d.n.Add(uint64(n))
 			b.m.lateDrop(b.s, d.reason, n)
 		}
 		return false
@@ -237,11 +298,13 @@ func (b *Backend) Enqueue(lines []byte, n int) bool {
 	b.appendLocked(lines)
 	b.total += size
 	b.queued += size
+	b.queuedLines += int64(n)
 	wake := b.idle || (b.filling && b.queued >= int64(b.batch))
 	if wake {
 		b.idle, b.filling = false, false
 	}
 	b.s.queueBytes.Add(float64(size)) // under mu: never behind the writer's Sub
+	b.s.queueLines.Add(float64(n))
 	b.mu.Unlock()
 	if wake {
 		b.signal()
@@ -301,24 +364,43 @@ const (
 	maxFreeBytes = 4 << 20
 )
 
-// recycle returns sent chunks to the free list and their bytes to the
-// bounds.
-func (b *Backend) recycle(cs ...*chunk) {
+// recycle returns acknowledged chunks to the free list and their bytes to
+// the bounds, and counts lines (in them or before) as sent.
+func (b *Backend) recycle(cs []*chunk, lines int) {
 	var size int64
 	b.mu.Lock()
 	for _, c := range cs {
 		size += int64(len(c.buf))
 		if cap(c.buf) == b.chunkSz && len(b.free)*b.chunkSz < maxFreeBytes {
-			c.buf, c.off, c.full = c.buf[:0], 0, false
+			c.buf, c.off, c.ack, c.full = c.buf[:0], 0, 0, false
 			b.free = append(b.free, c)
 		}
 	}
 	b.total -= size
+	b.queuedLines -= int64(lines)
+	b.linesSent.Add(uint64(lines))
 	b.mu.Unlock()
 	if b.budget != nil {
 		b.budget.give(size)
 	}
 	b.s.queueBytes.Sub(float64(size))
+	if lines > 0 {
+		b.s.linesSent.Add(float64(lines))
+		b.s.queueLines.Sub(float64(lines))
+	}
+}
+
+// dropWritten counts lines the writer took and gives up (their bytes go
+// with their chunk) as dropped for d's reason.
+func (b *Backend) dropWritten(d *dropCounter, lines int) {
+	if lines <= 0 {
+		return
+	}
+	b.mu.Lock()
+	b.queuedLines -= int64(lines)
+	d.add(lines)
+	b.mu.Unlock()
+	b.s.queueLines.Sub(float64(lines))
 }
 
 func (b *Backend) signal() {
@@ -340,7 +422,8 @@ func (b *Backend) Close(ctx context.Context) { b.CloseReason(ctx, ReasonShutdown
 // backend's metric series are deleted (unless another live Backend for the
 // same pool and server shares them), except the drop counters that are not
 // zero: they stay for the Metrics' departed retention, and lines enqueued
-// later still count on them (and keep them longer).
+// later still count on them (and keep them longer). After
+// Metrics.KeepSeries (the process is stopping) every series stays.
 func (b *Backend) CloseReason(ctx context.Context, reason string) {
 	b.closeOnce.Do(func() {
 		d := b.dropFor(reason)
@@ -371,6 +454,8 @@ func (b *Backend) dropFor(reason string) *dropCounter {
 		return b.writeDrops
 	case ReasonGlobalQueueFull:
 		return b.drops[3]
+	case ReasonUnacked:
+		return b.unackedDrops
 	}
 	d := &dropCounter{reason: reason, c: b.m.droppedCounter(b.s, reason)}
 	b.extraDrop.Store(d)
@@ -388,50 +473,65 @@ func (b *Backend) abort() {
 	b.connMu.Unlock()
 }
 
-// Stats is a backend's state for the /stats page.
+// Stats is a backend's state for the /stats page. Its line counts satisfy
+// routed = LinesSent + sum(LinesDropped) + QueuedLines (see the package doc).
 type Stats struct {
-	Pool            string            `json:"pool"`
-	Server          string            `json:"server"`
-	Up              bool              `json:"up"`
-	QueuedBytes     int64             `json:"queued_bytes"`
-	QueueLimitBytes int64             `json:"queue_limit_bytes"`
-	LinesSent       uint64            `json:"lines_sent"`
-	BytesSent       uint64            `json:"bytes_sent"`
-	Writes          uint64            `json:"writes"`
-	LinesDropped    map[string]uint64 `json:"lines_dropped"`
-	Reconnects      uint64            `json:"reconnects"`
-	WriteErrors     uint64            `json:"write_errors"`
-	DialErrors      uint64            `json:"dial_errors"`
-	LastError       string            `json:"last_error,omitempty"`
-	LastErrorAt     time.Time         `json:"last_error_at,omitzero"`
-	Closed          bool              `json:"closed,omitempty"`
+	Pool   string `json:"pool"`
+	Server string `json:"server"`
+	// Up: connected, and not stalled.
+	Up bool `json:"up"`
+	// Stalled: write timeouts in a row without progress; the backend
+	// accepts connections but does not read (see the package doc).
+	Stalled         bool  `json:"stalled,omitempty"`
+	QueuedBytes     int64 `json:"queued_bytes"`
+	QueueLimitBytes int64 `json:"queue_limit_bytes"`
+	// QueuedLines are queued, being written, or written and not yet
+	// acknowledged by the peer.
+	QueuedLines int64 `json:"queued_lines"`
+	// LinesSent were acknowledged by the peer's TCP (written, for UDP,
+	// unix sockets and off Linux).
+	LinesSent uint64 `json:"lines_sent"`
+	// LinesRequeued were written to a connection that failed before the
+	// peer acknowledged them, and queued again (each time it happened).
+	LinesRequeued uint64            `json:"lines_requeued"`
+	BytesSent     uint64            `json:"bytes_sent"`
+	Writes        uint64            `json:"writes"`
+	LinesDropped  map[string]uint64 `json:"lines_dropped"`
+	Reconnects    uint64            `json:"reconnects"`
+	WriteErrors   uint64            `json:"write_errors"`
+	DialErrors    uint64            `json:"dial_errors"`
+	LastError     string            `json:"last_error,omitempty"`
+	LastErrorAt   time.Time         `json:"last_error_at,omitzero"`
+	Closed        bool              `json:"closed,omitempty"`
 }
 
 // Stats returns a snapshot of the backend's counters and state.
 func (b *Backend) Stats() Stats {
-	b.mu.Lock()
-	queued, closed := b.total, b.closed
-	b.mu.Unlock()
 	st := Stats{
 		Pool:            b.pool,
 		Server:          b.server.String(),
 		Up:              b.up.Load(),
-		QueuedBytes:     queued,
+		Stalled:         b.isStalled.Load(),
 		QueueLimitBytes: b.limit,
-		LinesSent:       b.linesSent.Load(),
+		LinesRequeued:   b.linesRequeued.Load(),
 		BytesSent:       b.bytesSent.Load(),
 		Writes:          b.writes.Load(),
 		LinesDropped:    map[string]uint64{},
 		Reconnects:      b.reconnects.Load(),
 		WriteErrors:     b.writeErrors.Load(),
 		DialErrors:      b.dialErrors.Load(),
-		Closed:          closed,
 	}
-	for _, d := range append(b.drops[:], b.writeDrops, b.extraDrop.Load()) {
+	extra := b.extraDrop.Load()
+	// Under mu: the line counts are taken together.
+	b.mu.Lock()
+	st.QueuedBytes, st.QueuedLines, st.Closed = b.total, b.queuedLines, b.closed
+	st.LinesSent = b.linesSent.Load()
+	for _, d := range append(b.drops[:], b.writeDrops, b.unackedDrops, extra) {
 		if d != nil {
 			st.LinesDropped[d.reason] = d.n.Load()
 		}
 	}
+	b.mu.Unlock()
 	if e := b.lastErr.Load(); e != nil {
 		st.LastError, st.LastErrorAt = e.msg, e.at
 	}

@@ -361,10 +361,11 @@ func TestStuckBackendNeverBlocksEnqueue(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("Close with a 50ms deadline on a stuck backend took %s", took)
 	}
-	// Every accepted line was either written or counted as dropped.
-	if st := b.Stats(); st.LinesSent+st.LinesDropped[ReasonShutdown] != uint64(acceptedLines) || st.QueuedBytes != 0 {
-		t.Fatalf("after Close: lines_sent %d + dropped(shutdown) %d, queued %d bytes; want %d accepted lines accounted for and nothing queued",
-			st.LinesSent, st.LinesDropped[ReasonShutdown], st.QueuedBytes, acceptedLines)
+	// Every accepted line was either sent or counted as dropped: never
+	// written (shutdown), or written and never acknowledged.
+	if st := b.Stats(); st.LinesSent+st.LinesDropped[ReasonShutdown]+st.LinesDropped[ReasonUnacked] != uint64(acceptedLines) || st.QueuedBytes != 0 || st.QueuedLines != 0 {
+		t.Fatalf("after Close: lines_sent %d + dropped(shutdown) %d + dropped(unacknowledged) %d, queued %d bytes, %d lines; want %d accepted lines accounted for and nothing queued",
+			st.LinesSent, st.LinesDropped[ReasonShutdown], st.LinesDropped[ReasonUnacked], st.QueuedBytes, st.QueuedLines, acceptedLines)
 	}
 }
 
@@ -442,30 +443,34 @@ func TestUDPDatagramsHoldWholeLines(t *testing.T) {
 }
 
 func TestTornWriteResendsWholeLine(t *testing.T) {
+	// A fakeConn has no readable send queue: what it took counts as
+	// acknowledged, the line it tore is resent whole.
 	cases := []struct {
 		budget   int
-		wantDone int // chunks completed
-		wantOff  int // where the next chunk resumes
+		wantLeft int // chunks still pending
+		wantOff  int // where the head chunk resumes
 	}{
-		{budget: 0, wantDone: 0, wantOff: 0},
-		{budget: 3, wantDone: 0, wantOff: 0},  // inside "a 1 1"
-		{budget: 6, wantDone: 0, wantOff: 6},  // exactly after "a 1 1\n"
-		{budget: 9, wantDone: 0, wantOff: 6},  // inside "b 2 2"
-		{budget: 12, wantDone: 1, wantOff: 0}, // first chunk done
-		{budget: 15, wantDone: 1, wantOff: 0}, // inside "c 3 3", second chunk
-		{budget: 21, wantDone: 1, wantOff: 6}, // inside "d 4 4"
+		{budget: 0, wantLeft: 2, wantOff: 0},
+		{budget: 3, wantLeft: 2, wantOff: 0},  // inside "a 1 1"
+		{budget: 6, wantLeft: 2, wantOff: 6},  // exactly after "a 1 1\n"
+		{budget: 9, wantLeft: 2, wantOff: 6},  // inside "b 2 2"
+		{budget: 12, wantLeft: 1, wantOff: 0}, // first chunk done
+		{budget: 15, wantLeft: 1, wantOff: 0}, // inside "c 3 3", second chunk
+		{budget: 21, wantLeft: 1, wantOff: 6}, // inside "d 4 4"
 	}
 	for _, tc := range cases {
 		b := New(Options{Config: testConfig(), Server: serverFor(t, "tcp", closedPort(t))})
-		p := []*chunk{{buf: []byte("a 1 1\nb 2 2\n")}, {buf: []byte("c 3 3\nd 4 4\n")}}
-		done, err := b.writeStream(&fakeConn{budget: tc.budget}, p)
-		next := p[min(done, 1)]
-		if err == nil || done != tc.wantDone || next.off != tc.wantOff {
-			t.Errorf("writev of %q+%q torn after %d bytes: err=%v, %d chunks done, resume at %d; want an error, %d done, resume at %d",
-				p[0].buf, p[1].buf, tc.budget, err, done, next.off, tc.wantDone, tc.wantOff)
+		w := &writer{Backend: b, wc: &wconn{Conn: &fakeConn{budget: tc.budget}}}
+		w.pending = []*chunk{{buf: []byte("a 1 1\nb 2 2\n")}, {buf: []byte("c 3 3\nd 4 4\n")}}
+		err := w.write()
+		w.closeConn(true)
+		head := w.pending[0]
+		if err == nil || len(w.pending) != tc.wantLeft || head.off != tc.wantOff || head.ack != head.off {
+			t.Errorf("writev of %q+%q torn after %d bytes: err=%v, %d chunks left, resume at %d (ack %d); want an error, %d left, resume at %d",
+				"a 1 1\nb 2 2\n", "c 3 3\nd 4 4\n", tc.budget, err, len(w.pending), head.off, head.ack, tc.wantLeft, tc.wantOff)
 		}
-		if st := b.Stats(); st.LinesSent != uint64(tc.budget/6) {
-			t.Errorf("torn after %d bytes: lines_sent=%d, want %d", tc.budget, st.LinesSent, tc.budget/6)
+		if st := b.Stats(); st.LinesSent != uint64(tc.budget/6) || st.LinesRequeued != 0 {
+			t.Errorf("torn after %d bytes: lines_sent=%d lines_requeued=%d, want %d and 0", tc.budget, st.LinesSent, st.LinesRequeued, tc.budget/6)
 		}
 		closeNow(t, b)
 	}

@@ -39,10 +39,8 @@ func benchEnqueue(b *testing.B, budget *Budget) {
 	timer := time.NewTimer(time.Hour)
 	var taken []*chunk
 	drain := func() {
-		taken, _ = be.take(taken[:0], timer)
-		for _, c := range taken {
-			be.recycle(c)
-		}
+		taken, _, _ = be.take(taken[:0], timer, 0)
+		be.recycle(taken, 0)
 	}
 	b.SetBytes(int64(len(batch)))
 	b.ReportAllocs()
@@ -93,10 +91,8 @@ func benchEnqueueParallel(b *testing.B, budget *Budget) {
 				queued := len(be.chunks) > 0
 				be.mu.Unlock()
 				if queued { // else another goroutine just emptied it
-					taken, _ = be.take(taken[:0], timer)
-					for _, c := range taken {
-						be.recycle(c)
-					}
+					taken, _, _ = be.take(taken[:0], timer, 0)
+					be.recycle(taken, 0)
 				}
 				mu.Unlock()
 			}

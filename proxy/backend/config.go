@@ -26,8 +26,10 @@ type Config struct {
 	FlushInterval config.Duration `toml:"flush_interval"`
 	// DialTimeout bounds one connection attempt.
 	DialTimeout config.Duration `toml:"dial_timeout"`
-	// WriteTimeout bounds one write; a write that times out closes the
-	// connection and the batch is resent on the next one.
+	// WriteTimeout bounds one write, and how long bytes written may wait
+	// for the peer's first (or next) acknowledgement; either timing out
+	// resets the connection and what the peer had not acknowledged is
+	// resent on the next one.
 	WriteTimeout config.Duration `toml:"write_timeout"`
 	// ReconnectMin and ReconnectMax bound the exponential backoff (with
 	// jitter) between connection attempts.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,14 +21,27 @@ type sink struct {
 	addr    string
 	discard bool  // count only
 	changed pulse // poked after each read
+	// Set by newHeldSink: the receive buffer asked for, and closed by
+	// release (its readers read nothing before).
+	rcvbuf int
+	hold   chan struct{}
 
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]bool
-	data  bytes.Buffer
-	lines int
-	bytes int64
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[net.Conn]bool
+	data    bytes.Buffer
+	lines   int
+	bytes   int64
+	streams []*stream // every connection accepted, in order
+	reading int       // readers still running
+	wg      sync.WaitGroup
+}
+
+// stream is what one accepted connection delivered.
+type stream struct {
+	rcvbuf int // the socket's SO_RCVBUF, as the kernel reports it
+	data   bytes.Buffer
+	err    error // what ended the reads
 }
 
 // newSink listens on network ("tcp" or "unix") at addr ("127.0.0.1:0" or
@@ -40,9 +54,36 @@ func newSink(t testing.TB, network, addr string) *sink {
 	return s
 }
 
+// newHeldSink is a tcp sink that accepts connections and reads nothing
+// until release, on sockets with a receive buffer of rcvbuf bytes (as
+// SO_RCVBUF: the kernel doubles it); it keeps each connection's stream.
+func newHeldSink(t testing.TB, rcvbuf int) *sink {
+	t.Helper()
+	s := &sink{t: t, network: "tcp", conns: map[net.Conn]bool{}, changed: newPulse(), rcvbuf: rcvbuf, hold: make(chan struct{})}
+	s.listen("127.0.0.1:0")
+	t.Cleanup(s.kill)
+	return s
+}
+
+// release lets the readers of a held sink read.
+func (s *sink) release() { close(s.hold) }
+
 func (s *sink) listen(addr string) {
 	s.t.Helper()
-	ln, err := net.Listen(s.network, addr)
+	var lc net.ListenConfig
+	if s.rcvbuf > 0 {
+		// Before listen, so that accepted sockets inherit it.
+		lc.Control = func(_, _ string, c syscall.RawConn) error {
+			var err error
+			if cerr := c.Control(func(fd uintptr) {
+				err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, s.rcvbuf)
+			}); cerr != nil {
+				return cerr
+			}
+			return err
+		}
+	}
+	ln, err := lc.Listen(context.Background(), s.network, addr)
 	if err != nil {
 		s.t.Fatalf("failed to listen on %s %q: %v", s.network, addr, err)
 	}
@@ -65,22 +106,40 @@ func (s *sink) listen(addr string) {
 				return
 			}
 			s.conns[c] = true
+			st := &stream{rcvbuf: rcvbufOf(c)}
+			s.streams = append(s.streams, st)
+			s.reading++
 			s.wg.Add(1) // while this goroutine still counts: not racing kill's Wait
 			s.mu.Unlock()
-			go s.read(c)
+			go s.read(c, st)
 		}
 	}()
 }
 
-func (s *sink) read(c net.Conn) {
+func (s *sink) read(c net.Conn, st *stream) {
 	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		s.reading--
+		s.mu.Unlock()
+		s.changed.poke()
+	}()
+	if s.hold != nil {
+		<-s.hold
+	}
 	buf := make([]byte, 256<<10)
 	for {
 		n, err := c.Read(buf)
+		if err != nil {
+			s.mu.Lock()
+			st.err = err
+			s.mu.Unlock()
+		}
 		if n > 0 {
 			s.mu.Lock()
 			if !s.discard {
 				s.data.Write(buf[:n])
+				st.data.Write(buf[:n])
 			}
 			s.lines += bytes.Count(buf[:n], []byte{'\n'})
 			s.bytes += int64(n)
@@ -93,10 +152,32 @@ func (s *sink) read(c net.Conn) {
 	}
 }
 
+// rcvbufOf is c's SO_RCVBUF, 0 if it cannot be read.
+func rcvbufOf(c net.Conn) int {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	v := 0
+	_ = rc.Control(func(fd uintptr) { v, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF) })
+	return v
+}
+
 // kill closes the listener and every accepted connection, like a crashed
 // backend, and waits for the sink's goroutines.
 func (s *sink) kill() {
 	s.mu.Lock()
+	if s.hold != nil {
+		select {
+		case <-s.hold:
+		default:
+			close(s.hold)
+		}
+	}
 	if s.ln != nil {
 		s.ln.Close()
 		s.ln = nil
@@ -127,6 +208,21 @@ func serverFor(t testing.TB, proto, addr string) discovery.Server {
 	}
 	p, _ := strconv.Atoi(port)
 	return discovery.Server{Proto: proto, Host: host, Port: p}
+}
+
+// accepted returns the streams of the connections accepted so far.
+func (s *sink) accepted() []*stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*stream(nil), s.streams...)
+}
+
+// readersDone reports whether every accepted connection has been read to
+// its end (EOF or error).
+func (s *sink) readersDone() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reading == 0
 }
 
 func (s *sink) snapshot() (string, int) {

@@ -23,6 +23,10 @@ const (
 	// too big for any datagram). Connection failures never drop: the lines
 	// stay queued and are resent.
 	ReasonWriteError = "write_error"
+	// ReasonUnacked: written to the connection, but not acknowledged by the
+	// peer's TCP when the writer gave up on it (Close's ctx done); the
+	// connection is reset, so they are not delivered.
+	ReasonUnacked = "unacknowledged"
 	// ReasonGlobalQueueFull: the relay-wide Budget could not take the batch
 	// (the backend's own queue could).
 	ReasonGlobalQueueFull = "global_queue_full"
@@ -52,23 +56,26 @@ const (
 // such series are kept, the oldest deleted first. Expiry is lazy: on bind,
 // release, each scrape (Collect) and ExpireDeparted.
 type Metrics struct {
-	linesSent   *prometheus.CounterVec
-	bytesSent   *prometheus.CounterVec
-	dropped     *prometheus.CounterVec
-	queueBytes  *prometheus.GaugeVec
-	up          *prometheus.GaugeVec
-	reconnects  *prometheus.CounterVec
-	writeErrors *prometheus.CounterVec
-	dialErrors  *prometheus.CounterVec
-	writes      *prometheus.CounterVec
-	globalBytes prometheus.GaugeFunc
-	globalLimit prometheus.GaugeFunc
+	linesSent     *prometheus.CounterVec
+	linesRequeued *prometheus.CounterVec
+	bytesSent     *prometheus.CounterVec
+	dropped       *prometheus.CounterVec
+	queueBytes    *prometheus.GaugeVec
+	queueLines    *prometheus.GaugeVec
+	up            *prometheus.GaugeVec
+	reconnects    *prometheus.CounterVec
+	writeErrors   *prometheus.CounterVec
+	dialErrors    *prometheus.CounterVec
+	writes        *prometheus.CounterVec
+	globalBytes   prometheus.GaugeFunc
+	globalLimit   prometheus.GaugeFunc
 
 	budget atomic.Pointer[Budget] // exported by globalBytes and globalLimit
 
 	// mu guards everything below and orders the writes to the up gauges
 	// and the deletion of series.
-	mu sync.Mutex
+	mu   sync.Mutex
+	keep bool // KeepSeries: nothing is deleted any more
 	// live holds the pool+backend series that live Backends report into.
 	live map[[2]string]*liveSeries
 	// departed lists the kept drop counters of pool+backends with no live
@@ -104,23 +111,31 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		linesSent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ringrelay_backend_lines_sent_total",
-			Help: "Lines written to the backend's connection.",
+			Help: "Lines sent to the backend: acknowledged by its TCP (on Linux; elsewhere, and for UDP and unix sockets, written).",
+		}, lb),
+		linesRequeued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ringrelay_backend_lines_requeued_total",
+			Help: "Lines written to a connection that failed before the backend acknowledged them, queued again to be resent.",
 		}, lb),
 		bytesSent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ringrelay_backend_bytes_sent_total",
-			Help: "Bytes written to the backend's connection (a line torn by a failed write counts again when resent).",
+			Help: "Bytes written to the backend's connection (bytes resent after a failed write count again).",
 		}, lb),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ringrelay_backend_lines_dropped_total",
-			Help: "Lines for the backend that were not sent, by reason (queue_full, global_queue_full, shutdown, backend_gone, write_error). Kept for a while after the backend is gone.",
+			Help: "Lines for the backend that were not sent, by reason (queue_full, global_queue_full, shutdown, backend_gone, write_error, unacknowledged). Kept for a while after the backend is gone.",
 		}, []string{"pool", "backend", "reason"}),
 		queueBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ringrelay_backend_queue_bytes",
-			Help: "Bytes queued for the backend, including the batch being written.",
+			Help: "Bytes queued for the backend, including the batch being written and the bytes written but not yet acknowledged.",
+		}, lb),
+		queueLines: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ringrelay_backend_queue_lines",
+			Help: "Lines queued for the backend, including the batch being written and the lines written but not yet acknowledged.",
 		}, lb),
 		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ringrelay_backend_up",
-			Help: "1 while the backend has a connection, else 0.",
+			Help: "1 while the backend has a connection and is not stalled (write timeouts in a row: it does not read), else 0.",
 		}, lb),
 		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ringrelay_backend_reconnects_total",
@@ -163,7 +178,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		return 0
 	})
 	if reg != nil {
-		reg.MustRegister(m.linesSent, m.bytesSent, droppedCollector{m}, m.queueBytes, m.up,
+		reg.MustRegister(m.linesSent, m.linesRequeued, m.bytesSent, droppedCollector{m}, m.queueBytes, m.queueLines, m.up,
 			m.reconnects, m.writeErrors, m.dialErrors, m.writes, m.globalBytes, m.globalLimit)
 	}
 	return m
@@ -250,14 +265,16 @@ func (m *Metrics) departLocked(key [2]string, reason string) {
 
 // series is one backend's bound metrics.
 type series struct {
-	key         [2]string
-	linesSent   prometheus.Counter
-	bytesSent   prometheus.Counter
-	queueBytes  prometheus.Gauge
-	reconnects  prometheus.Counter
-	writeErrors prometheus.Counter
-	dialErrors  prometheus.Counter
-	writes      prometheus.Counter
+	key           [2]string
+	linesSent     prometheus.Counter
+	linesRequeued prometheus.Counter
+	bytesSent     prometheus.Counter
+	queueBytes    prometheus.Gauge
+	queueLines    prometheus.Gauge
+	reconnects    prometheus.Counter
+	writeErrors   prometheus.Counter
+	dialErrors    prometheus.Counter
+	writes        prometheus.Counter
 }
 
 // bind binds the series of pool+backend and takes a reference on them.
@@ -279,14 +296,16 @@ func (m *Metrics) bind(pool, backend string) *series {
 	ls.refs++
 	m.expireLocked()
 	return &series{
-		key:         key,
-		linesSent:   m.linesSent.WithLabelValues(pool, backend),
-		bytesSent:   m.bytesSent.WithLabelValues(pool, backend),
-		queueBytes:  m.queueBytes.WithLabelValues(pool, backend),
-		reconnects:  m.reconnects.WithLabelValues(pool, backend),
-		writeErrors: m.writeErrors.WithLabelValues(pool, backend),
-		dialErrors:  m.dialErrors.WithLabelValues(pool, backend),
-		writes:      m.writes.WithLabelValues(pool, backend),
+		key:           key,
+		linesSent:     m.linesSent.WithLabelValues(pool, backend),
+		linesRequeued: m.linesRequeued.WithLabelValues(pool, backend),
+		bytesSent:     m.bytesSent.WithLabelValues(pool, backend),
+		queueBytes:    m.queueBytes.WithLabelValues(pool, backend),
+		queueLines:    m.queueLines.WithLabelValues(pool, backend),
+		reconnects:    m.reconnects.WithLabelValues(pool, backend),
+		writeErrors:   m.writeErrors.WithLabelValues(pool, backend),
+		dialErrors:    m.dialErrors.WithLabelValues(pool, backend),
+		writes:        m.writes.WithLabelValues(pool, backend),
 	}
 }
 
@@ -341,19 +360,29 @@ func (m *Metrics) lateDrop(s *series, reason string, lines int) {
 // counted something: those are the record of the loss (backend_gone is
 // counted just before release), so they stay to be scraped for the
 // departed retention.
+// KeepSeries makes release keep every series from now on: the process is
+// stopping, and its last scrape (and final log line) must see what every
+// backend sent and lost.
+func (m *Metrics) KeepSeries() {
+	m.mu.Lock()
+	m.keep = true
+	m.mu.Unlock()
+}
+
 func (m *Metrics) release(s *series) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ls := m.live[s.key]
-	if ls.refs--; ls.refs > 0 {
+	if ls.refs--; ls.refs > 0 || m.keep {
 		return
 	}
 	delete(m.live, s.key)
 	pool, backend := s.key[0], s.key[1]
-	for _, v := range []*prometheus.CounterVec{m.linesSent, m.bytesSent, m.reconnects, m.writeErrors, m.dialErrors, m.writes} {
+	for _, v := range []*prometheus.CounterVec{m.linesSent, m.linesRequeued, m.bytesSent, m.reconnects, m.writeErrors, m.dialErrors, m.writes} {
 		v.DeleteLabelValues(pool, backend)
 	}
 	m.queueBytes.DeleteLabelValues(pool, backend)
+	m.queueLines.DeleteLabelValues(pool, backend)
 	m.up.DeleteLabelValues(pool, backend)
 	for reason, c := range ls.dropped {
 		var d dto.Metric
