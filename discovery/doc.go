@@ -17,6 +17,9 @@
 //     serverset and feeding its Membership.
 //   - check.go, registrar.go: health checks, rise/fall, and the Registrar
 //     behind cmd/serverset-register.
+//   - zkclient.go: the ZooKeeper client both sides use: a handshake time
+//     limit, and a fresh client (new session, zxid forgotten) when the old
+//     one cannot get a session back (a server restarted empty).
 //   - hostprovider.go: the ZooKeeper server list, resolved at each dial so
 //     that a name that does not resolve is retried, not fatal.
 //   - metrics.go: NewMetrics (relay side); NewRegistrarMetrics is in
@@ -36,7 +39,11 @@
 //     session.
 //   - Reconnect backoff is go-zookeeper's (one pass over the servers, then
 //     1 s), not a jittered exponential one (E2); failed syncs back off
-//     100 ms..10 s with jitter and retry at once on reconnect.
+//     100 ms..10 s with jitter and retry at once on reconnect. A handshake
+//     gets a third of the session timeout (ZooKeeper 3.8.0 can leave a
+//     connection it refused unanswered while it starts: ZOOKEEPER-5051),
+//     and after 2x the session timeout without a session and 3 failed
+//     handshakes per server the client is replaced.
 //   - With digest auth, members get all rights for the creator and read for
 //     everyone. ZooKeeper checks delete rights on the parent, which is
 //     created open as Finagle does, so the ACL guards a member's data and

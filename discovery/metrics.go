@@ -12,15 +12,16 @@ import (
 // znodes skipped by reason. Create one with NewMetrics and share it between
 // the Discovery and the pools' Memberships.
 type Metrics struct {
-	zkConnected   prometheus.Gauge
-	zkSessions    prometheus.Counter
-	zkExpirations prometheus.Counter
-	syncs         *prometheus.CounterVec
-	syncSeconds   *prometheus.HistogramVec
-	lastSync      *prometheus.GaugeVec
-	members       *prometheus.GaugeVec
-	rebuilds      *prometheus.CounterVec
-	skipped       *prometheus.CounterVec
+	zkConnected    prometheus.Gauge
+	zkSessions     prometheus.Counter
+	zkExpirations  prometheus.Counter
+	zkReplacements prometheus.Counter
+	syncs          *prometheus.CounterVec
+	syncSeconds    *prometheus.HistogramVec
+	lastSync       *prometheus.GaugeVec
+	members        *prometheus.GaugeVec
+	rebuilds       *prometheus.CounterVec
+	skipped        *prometheus.CounterVec
 
 	ageDesc *prometheus.Desc
 	mu      sync.Mutex
@@ -38,6 +39,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "zookeeper_sessions_total", Help: "ZooKeeper sessions established (the first one and one after every expiry)."}),
 		zkExpirations: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "zookeeper_session_expirations_total", Help: "ZooKeeper session expiries seen."}),
+		zkReplacements: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "zookeeper_client_replacements_total",
+			Help: "ZooKeeper clients replaced by a new one (new session, last zxid forgotten) after failing to get a session for 2x the session timeout while servers refused or ignored its handshakes (e.g. a server restarted with an empty data dir)."}),
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "syncs_total", Help: "Full serverset syncs (list and read members) by pool and result (ok, error)."}, []string{"pool", "result"}),
 		syncSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
@@ -56,7 +60,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		synced: map[string]time.Time{},
 	}
 	if reg != nil {
-		reg.MustRegister(m.zkConnected, m.zkSessions, m.zkExpirations, m.syncs, m.syncSeconds,
+		reg.MustRegister(m.zkConnected, m.zkSessions, m.zkExpirations, m.zkReplacements, m.syncs, m.syncSeconds,
 			m.lastSync, m.members, m.rebuilds, m.skipped, ageCollector{m})
 	}
 	return m

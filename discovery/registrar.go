@@ -96,6 +96,7 @@ type RegistrarMetrics struct {
 	deregistrations      prometheus.Counter
 	zkConnected          prometheus.Gauge
 	zkExpirations        prometheus.Counter
+	zkReplacements       prometheus.Counter
 }
 
 // NewRegistrarMetrics creates the registrar metrics and registers them with
@@ -121,10 +122,13 @@ func NewRegistrarMetrics(reg prometheus.Registerer) *RegistrarMetrics {
 			Name: "zookeeper_connected", Help: "1 while connected with a session, else 0."}),
 		zkExpirations: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "zookeeper_session_expirations_total", Help: "ZooKeeper session expiries seen."}),
+		zkReplacements: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "zookeeper_client_replacements_total",
+			Help: "ZooKeeper clients replaced by a new one (new session, last zxid forgotten) after failing to get a session for 2x the session timeout while servers refused or ignored its handshakes (e.g. a server restarted with an empty data dir)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(checks, m.checkSeconds, m.healthy, m.registered, m.registrations, m.deregistrations,
-			m.zkConnected, m.zkExpirations)
+			m.zkConnected, m.zkExpirations, m.zkReplacements)
 	}
 	return m
 }
@@ -153,6 +157,9 @@ type RegistrarStatus struct {
 //     scanned and a member with our data owned by our session is adopted,
 //     extra ones deleted (Finagle Group.hasJoined).
 //   - A member deleted by someone else is re-created.
+//   - A client that cannot get a session (a server restarted with an
+//     empty data dir refuses its zxid) is replaced by a new one (see
+//     zkClient); its member is then created anew in the new session.
 //
 // All ZooKeeper work happens on Run's goroutine.
 type Registrar struct {
@@ -166,7 +173,8 @@ type Registrar struct {
 	kick   chan struct{}
 
 	// owned by Run's goroutine
-	conn      *zk.Conn
+	zk        *zkClient
+	conn      *zk.Conn // zk's current client, refreshed by reconcile
 	lastSID   int64
 	authed    bool
 	connected bool
@@ -219,21 +227,23 @@ func (r *Registrar) Status() RegistrarStatus {
 // deletes the member, closes the session and returns nil. It returns an
 // error only when it cannot start.
 func (r *Registrar) Run(ctx context.Context) error {
-	conn, _, err := zk.Connect(r.cfg.ZooKeeper.Servers, r.cfg.ZooKeeper.SessionTimeout.Duration,
-		zk.WithLogger(zkLogger{r.log.Named("zk").Sugar()}),
-		zk.WithLogInfo(false),
-		zk.WithHostProvider(&hostProvider{}),
-		zk.WithEventCallback(func(ev zk.Event) {
+	client, err := newZKClient(zkClientConfig{
+		Servers:        r.cfg.ZooKeeper.Servers,
+		SessionTimeout: r.cfg.ZooKeeper.SessionTimeout.Duration,
+		Log:            r.log,
+		Replacements:   r.met.zkReplacements,
+		OnEvent: func(zk.Event) {
 			select {
 			case r.kick <- struct{}{}:
 			default:
 			}
-		}))
+		},
+	})
 	if err != nil {
 		return fmt.Errorf("failed to connect to zookeeper %q: %w", strings.Join(r.cfg.ZooKeeper.Servers, ","), err)
 	}
-	r.conn = conn
-	r.log.Info("starting", zap.String("check", r.cfg.Check.String()), zap.ByteString("data", r.data),
+	r.zk, r.conn = client, client.Conn()
+	r.log.Info("starting", zap.String("check", r.cfg.Check.String()), zap.Inline(loggedData(r.data)),
 		zap.Duration("interval", r.cfg.Interval), zap.Duration("timeout", r.cfg.Timeout),
 		zap.Int("rise", r.cfg.Rise), zap.Int("fall", r.cfg.Fall))
 	tick := time.NewTicker(r.cfg.Interval)
@@ -288,10 +298,23 @@ func (r *Registrar) checkOnce(ctx context.Context) {
 }
 
 // reconcile makes ZooKeeper match the health state; it does nothing while
-// there is no session, and retries on the next tick after errors.
+// there is no session (and sends no request then: see errNotConnected),
+// and retries on the next tick after errors.
 func (r *Registrar) reconcile() {
+	if r.zk.MaybeReplace(time.Now()) {
+		// Not an expiry seen by us; the new client needs the credentials.
+		r.lastSID, r.authed = 0, false
+	}
+	r.conn = r.zk.Conn()
 	state, sid := r.conn.State(), r.conn.SessionID()
-	up := state == zk.StateHasSession && sid != 0
+	ready, settle := r.zk.Ready(time.Now())
+	if settle > 0 {
+		// Just connected: no request yet (see settleTime); it is short.
+		time.Sleep(settle)
+		ready, _ = r.zk.Ready(time.Now())
+		state, sid = r.conn.State(), r.conn.SessionID()
+	}
+	up := ready == r.conn && ready != nil && sid != 0
 	if up != r.connected {
 		r.connected = up
 		r.met.zkConnected.Set(map[bool]float64{true: 1}[up])
@@ -494,15 +517,15 @@ func (r *Registrar) leave() {
 				r.met.deregistrations.Inc()
 				r.log.Info("member deleted on shutdown", zap.String("member", node))
 			}
-			r.conn.Close()
+			r.zk.Close()
 		case <-timer.C:
 			r.log.Warn("deleting member on shutdown timed out; closing the session removes it")
-			r.conn.Close()
+			r.zk.Close()
 			<-done // Close fails the request still in flight
 		}
 		timer.Stop()
 	} else {
-		r.conn.Close()
+		r.zk.Close()
 	}
 	r.setNode("", 0)
 	r.publish(0)

@@ -35,7 +35,9 @@ func testRegistrarCorners(t *testing.T, zks *zktest.Server, admin *zk.Conn) {
 			}
 			// Drive reconcile directly: the registrar's session made two
 			// creates whose replies were lost, plus a member with other data.
-			r.conn = testConn(t, zks.Addr(), 4*time.Second)
+			// A client with a settled session, never replaced (no failed handshakes).
+			r.zk = &zkClient{conn: testConn(t, zks.Addr(), 4*time.Second), hasSession: true}
+			r.conn = r.zk.Conn()
 			sid := r.conn.SessionID()
 			a := addMember(t, r.conn, ss, string(r.data))
 			b := addMember(t, r.conn, ss, string(r.data))

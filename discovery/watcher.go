@@ -51,7 +51,7 @@ type Discovery struct {
 
 	mu      sync.Mutex
 	pools   map[string]*poolWatcher
-	conn    *zk.Conn
+	zk      *zkClient // set by Start
 	started bool
 	closed  bool
 	state   string
@@ -122,7 +122,7 @@ func (d *Discovery) Watch(pool string, cfg PoolConfig, m *Membership) error {
 	}
 	pw.ctx, pw.cancel = context.WithCancel(d.ctx)
 	d.pools[pool] = pw
-	if d.started && d.conn != nil {
+	if d.started && d.zk != nil {
 		d.startPoolLocked(pw)
 	}
 	return nil
@@ -144,11 +144,12 @@ func (d *Discovery) Start() error {
 	if !d.cfg.Enabled() {
 		return nil
 	}
-	conn, _, err := zk.Connect(d.cfg.Servers, d.cfg.SessionTimeout.Duration,
-		zk.WithLogger(zkLogger{d.log.Named("zk").Sugar()}),
-		zk.WithLogInfo(false),
-		zk.WithHostProvider(&hostProvider{}),
-		zk.WithEventCallback(func(ev zk.Event) {
+	client, err := newZKClient(zkClientConfig{
+		Servers:        d.cfg.Servers,
+		SessionTimeout: d.cfg.SessionTimeout.Duration,
+		Log:            d.log,
+		Replacements:   d.met.zkReplacements,
+		OnEvent: func(ev zk.Event) {
 			if ev.Type == zk.EventSession {
 				if ev.State == zk.StateHasSession {
 					d.connGen.Add(1)
@@ -158,11 +159,12 @@ func (d *Discovery) Start() error {
 				default:
 				}
 			}
-		}))
+		},
+	})
 	if err != nil {
 		return fmt.Errorf("failed to connect to zookeeper %q: %w", strings.Join(d.cfg.Servers, ","), err)
 	}
-	d.conn = conn
+	d.zk = client
 	d.state = "connecting"
 	d.log.Info("connecting to zookeeper", zap.Strings("servers", d.cfg.Servers),
 		zap.Duration("session_timeout", d.cfg.SessionTimeout.Duration))
@@ -183,7 +185,7 @@ func (d *Discovery) startPoolLocked(pw *poolWatcher) {
 	go func() {
 		defer d.wg.Done()
 		defer pw.wg.Done()
-		pw.run(pw.ctx, d.conn)
+		pw.run(pw.ctx)
 	}()
 }
 
@@ -228,11 +230,11 @@ func (d *Discovery) Close() {
 		return
 	}
 	d.closed = true
-	conn := d.conn
+	client := d.zk
 	d.mu.Unlock()
 	d.cancel()
-	if conn != nil {
-		conn.Close() // fails requests in flight, so watchers return
+	if client != nil {
+		client.Close() // fails requests in flight, so watchers return
 	}
 	d.wg.Wait()
 	d.met.zkConnected.Set(0)
@@ -286,7 +288,9 @@ func (d *Discovery) Status() Status {
 // runSession follows the session state. Expiry is detected from the
 // session id changing (polled as well as on events, since the client drops
 // events when its channel is full); every new session and every reconnect
-// within a session makes all pools re-list.
+// within a session makes all pools re-list. A client that cannot get a
+// session is replaced here (see zkClient); its successor's session is a
+// new one, on which every pool re-lists and re-arms its watch.
 func (d *Discovery) runSession() {
 	var (
 		lastSID   int64
@@ -302,7 +306,13 @@ func (d *Discovery) runSession() {
 		case <-d.kickCh:
 		case <-tick.C:
 		}
-		state, sid := d.conn.State(), d.conn.SessionID()
+		if d.zk.MaybeReplace(time.Now()) {
+			// Not an expiry seen by us: the next session is the first of
+			// a new client, which needs the credentials again.
+			lastSID, authed = 0, false
+		}
+		conn := d.zk.Conn()
+		state, sid := conn.State(), conn.SessionID()
 		now := state == zk.StateHasSession
 		newSession := now && sid != 0 && sid != lastSID
 		if newSession {
@@ -311,7 +321,7 @@ func (d *Discovery) runSession() {
 				d.log.Warn("zookeeper session expired; new session", zap.String("old_session", sessionHex(lastSID)),
 					zap.String("session", sessionHex(sid)))
 			} else {
-				d.log.Info("zookeeper session established", zap.String("session", sessionHex(sid)), zap.String("server", d.conn.Server()))
+				d.log.Info("zookeeper session established", zap.String("session", sessionHex(sid)), zap.String("server", conn.Server()))
 			}
 			d.met.zkSessions.Inc()
 			lastSID = sid
@@ -320,7 +330,7 @@ func (d *Discovery) runSession() {
 		// connection, new sessions included: adding them again would only
 		// grow its list.
 		if now && !authed && d.cfg.Auth != "" {
-			if err := d.conn.AddAuth("digest", []byte(d.cfg.Auth)); err != nil {
+			if err := conn.AddAuth("digest", []byte(d.cfg.Auth)); err != nil {
 				d.log.Warn("failed to authenticate to zookeeper", zap.Error(err))
 			} else {
 				authed = true
@@ -328,7 +338,7 @@ func (d *Discovery) runSession() {
 		}
 		if now != connected {
 			if now {
-				d.log.Info("zookeeper connected", zap.String("server", d.conn.Server()))
+				d.log.Info("zookeeper connected", zap.String("server", conn.Server()))
 				d.met.zkConnected.Set(1)
 			} else {
 				d.log.Warn("zookeeper disconnected; pools keep their last membership", zap.String("state", state.String()))
@@ -395,6 +405,11 @@ type poolWatcher struct {
 	wg     sync.WaitGroup
 
 	cache map[string]cachedMember // owned by run's goroutine
+	// parent identifies the serverset znode the cache was filled from
+	// (owned by run's goroutine): member names restart at 0 when the path
+	// is created again, or on a server that lost its data, so a name then
+	// means another member.
+	parent znodeID
 
 	mu     sync.Mutex
 	st     PoolStatus
@@ -409,13 +424,22 @@ func (pw *poolWatcher) status() PoolStatus {
 	return st
 }
 
+// errNotConnected fails a sync that was not tried: the client has no
+// session (or has just got one: see settleTime). Requests are not queued
+// while it reconnects: go-zookeeper would send them as soon as it is
+// connected, and a reply in the moment it re-sets the session's watches
+// races with that (upstream: recvLoop writes lastZxid while
+// sendSetWatches reads it).
+var errNotConnected = errors.New("zookeeper not connected")
+
 // run syncs the pool until ctx is done. Every sync after a watch event, a
 // reconnect or an error re-arms the watch. A resync timer on a quiet
 // serverset only re-lists: the watch armed on the same connection is still
 // pending, and each watching call leaves the client holding one more
 // channel until the path's next event (one per resync, without end, on a
-// serverset that does not change).
-func (pw *poolWatcher) run(ctx context.Context, conn *zk.Conn) {
+// serverset that does not change). Each sync uses the current client (see
+// zkClient); without a session it waits for the reconnect's kick.
+func (pw *poolWatcher) run(ctx context.Context) {
 	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
 	backoff := minBackoff
 	resync := pw.d.cfg.ResyncInterval.Duration
@@ -426,7 +450,25 @@ func (pw *poolWatcher) run(ctx context.Context, conn *zk.Conn) {
 	)
 	for {
 		gen := pw.d.connGen.Load()
-		w, err := pw.sync(ctx, conn, rearm)
+		var (
+			w   <-chan zk.Event
+			err error
+		)
+		conn, settle := pw.d.zk.Ready(time.Now())
+		if settle > 0 {
+			t := time.NewTimer(settle)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+			conn, _ = pw.d.zk.Ready(time.Now())
+		}
+		if conn != nil {
+			w, err = pw.sync(ctx, conn, rearm)
+		} else {
+			err = fmt.Errorf("failed to list serverset %q: %w", pw.cfg.Serverset, errNotConnected)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -465,17 +507,22 @@ func (pw *poolWatcher) run(ctx context.Context, conn *zk.Conn) {
 	}
 }
 
+// failed records a failed sync. One not tried for want of a session is
+// neither counted nor logged (runSession logs the disconnection).
 func (pw *poolWatcher) failed(err error) {
-	pw.met.syncErr.Inc()
+	quiet := errors.Is(err, errNotConnected)
+	if !quiet {
+		pw.met.syncErr.Inc()
+	}
 	now := time.Now()
 	pw.mu.Lock()
 	repeat := pw.st.LastError == err.Error() && now.Sub(pw.logged) < 30*time.Second
 	pw.st.LastError, pw.st.LastErrorAt = err.Error(), now
-	if !repeat {
+	if !repeat && !quiet {
 		pw.logged = now
 	}
 	pw.mu.Unlock()
-	if !repeat {
+	if !repeat && !quiet {
 		pw.log.Warn("serverset sync failed; keeping the last membership", zap.Error(err))
 	}
 }
@@ -488,19 +535,20 @@ func (pw *poolWatcher) sync(ctx context.Context, conn *zk.Conn, rearm bool) (<-c
 	p := pw.cfg.Serverset
 	var (
 		children []string
+		stat     *zk.Stat
 		watch    <-chan zk.Event
 		err      error
 	)
 	if !rearm {
 		// The pending watch is the children watch, or the exists watch
 		// while the path is missing (whose creation fires it).
-		children, _, err = conn.Children(p)
+		children, stat, err = conn.Children(p)
 		if errors.Is(err, zk.ErrNoNode) {
 			children, err = nil, nil
 		}
 	}
 	for attempt := 0; rearm && attempt < 3; attempt++ {
-		children, _, watch, err = conn.ChildrenW(p)
+		children, stat, watch, err = conn.ChildrenW(p)
 		if !errors.Is(err, zk.ErrNoNode) {
 			break
 		}
@@ -508,7 +556,7 @@ func (pw *poolWatcher) sync(ctx context.Context, conn *zk.Conn, rearm bool) (<-c
 		// (EmptyHold guards the ring against a mistakenly deleted path).
 		var exists bool
 		exists, _, watch, err = conn.ExistsW(p)
-		children = nil
+		children, stat = nil, nil
 		if err != nil || !exists {
 			break
 		}
@@ -516,6 +564,13 @@ func (pw *poolWatcher) sync(ctx context.Context, conn *zk.Conn, rearm bool) (<-c
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to list serverset %q: %w", p, err)
+	}
+	if id := idOf(stat); id != pw.parent {
+		if len(pw.cache) > 0 {
+			pw.log.Info("serverset znode was created anew; reading every member again")
+			clear(pw.cache)
+		}
+		pw.parent = id
 	}
 	if err := pw.fetch(ctx, conn, children); err != nil {
 		return nil, err
@@ -611,18 +666,30 @@ func (pw *poolWatcher) fetch(ctx context.Context, conn *zk.Conn, children []stri
 	return firstErr
 }
 
+// znodeID tells a znode from an earlier one at the same path (or on a
+// server that lost its data, where zxids restart: hence the time too).
+type znodeID struct{ czxid, ctime int64 }
+
+func idOf(s *zk.Stat) znodeID {
+	if s == nil {
+		return znodeID{}
+	}
+	return znodeID{s.Czxid, s.Ctime}
+}
+
 func (pw *poolWatcher) decode(name string, data []byte) cachedMember {
 	cm := cachedMember{seq: memberSeq(name)}
 	pm, err := ParseMember(name, data)
 	if err != nil {
 		cm.skip = SkipInvalidJSON
-		pw.log.Warn("skipping member with invalid data", zap.String("member", name), zap.Error(err))
+		pw.log.Warn("skipping member with invalid data", zap.String("member", name), zap.Error(err),
+			zap.Inline(loggedData(data)))
 		return cm
 	}
 	cm.server, cm.skip = pw.cfg.Select(pm)
 	if cm.skip != "" && cm.skip != SkipShardMismatch && cm.skip != SkipNotAlive {
 		pw.log.Warn("skipping member", zap.String("member", name), zap.String("reason", string(cm.skip)),
-			zap.ByteString("data", data))
+			zap.Inline(loggedData(data)))
 	}
 	return cm
 }

@@ -113,7 +113,7 @@ func watchPool(t *testing.T, zkc ZooKeeperConfig, serverset string, pc PoolConfi
 			default:
 			}
 		}})
-	d, err := New(Options{ZooKeeper: zkc})
+	d, err := New(Options{ZooKeeper: zkc, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +199,9 @@ type runningRegistrar struct {
 
 func startRegistrar(t *testing.T, cfg RegistrarConfig) *runningRegistrar {
 	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
 	r, err := NewRegistrar(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -398,7 +401,7 @@ func TestZooKeeper(t *testing.T) {
 			time.Sleep(5 * time.Millisecond) // polling: a counter has no change event
 		}
 		d.mu.Lock()
-		conn := d.conn
+		conn := d.zk.Conn()
 		d.mu.Unlock()
 		// The client keeps a channel per watching call until the path's
 		// next event; a stable serverset must not collect one per resync.
@@ -617,11 +620,11 @@ func TestZooKeeper(t *testing.T) {
 		}
 		p.waitMembers(t, want)
 		p.d.mu.Lock()
-		dconn := p.d.conn
+		dconn := p.d.zk.Conn()
 		p.d.mu.Unlock()
 		// The client re-sends its credentials on every connection; adding
 		// them again per session makes the list (and every reconnect) grow.
-		for name, conn := range map[string]*zk.Conn{"registrar": rr.r.conn, "watcher": dconn} {
+		for name, conn := range map[string]*zk.Conn{"registrar": rr.r.zk.Conn(), "watcher": dconn} {
 			if n := clientCreds(conn); n != 1 {
 				t.Errorf("%s: the client holds %d credentials after a session expiry; want 1", name, n)
 			}

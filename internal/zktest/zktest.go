@@ -233,6 +233,27 @@ func (s *Server) Restart() {
 	}
 }
 
+// RestartEmpty stops the server, wipes its data dir and starts it again on
+// the same port: a server that lost its disk. It knows no sessions and its
+// last zxid is 0, so it refuses every client that has seen a later one
+// ("Refusing session request for client ... as it has seen zxid ...").
+func (s *Server) RestartEmpty() {
+	s.t.Helper()
+	s.Stop()
+	data := filepath.Join(s.dir, "data")
+	if err := os.RemoveAll(data); err != nil {
+		s.t.Fatalf("failed to wipe %s: %v", data, err)
+	}
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		s.t.Fatalf("failed to create %s: %v", data, err)
+	}
+	java := Requirements(s.t)
+	if err := s.start(java); err != nil {
+		s.logTail(40)
+		s.t.Fatalf("failed to restart ZooKeeper empty on %s: %v", s.Addr(), err)
+	}
+}
+
 // FourLetter sends a four-letter-word command and returns the answer.
 func (s *Server) FourLetter(cmd string) (string, error) {
 	c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
