@@ -15,3 +15,6 @@ else
 	echo "test.sh: not root, skipping apt-get (ZooKeeper tests skip locally if it is missing)" >&2
 fi
 go test -race -count=1 -timeout 20m ./...
+# Memory measurements build without -race (the race detector multiplies
+# memory several times over): proxy/memory_test.go.
+go test -count=1 -timeout 5m -run 'TestMemory' ./proxy/

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -31,5 +32,53 @@ func TestREADMEConfigLoads(t *testing.T) {
 	}
 	if len(cfg.Listeners) == 0 || len(cfg.Rules) == 0 || len(cfg.Pools) == 0 || len(cfg.ZooKeeper.Servers) == 0 {
 		t.Errorf("README config lost sections: %+v", cfg)
+	}
+}
+
+// TestREADMEConfigShowsTheDefaults: the README's block claims every key
+// shows its default; its pool, listener and aggregator sections equal the
+// defaults once the example values (names, addresses, servers, rules) are
+// set aside.
+func TestREADMEConfigShowsTheDefaults(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	doc = doc[strings.Index(doc, "## Configuration"):]
+	start := strings.Index(doc, "```toml\n") + 8
+	cfg, err := LoadConfig([]byte(doc[start : start+strings.Index(doc[start:], "```")]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Pools["carbon"]
+	p.Servers = nil
+	want := poolDefaults()
+	if !reflect.DeepEqual(p, want) {
+		t.Errorf("README [pools.carbon] differs from the defaults:\n got %+v\nwant %+v", p, want)
+	}
+	l := cfg.Listeners[0]
+	l.Name, l.Listen, l.Pool, l.Readers = "", "", "", 0
+	wl := listenerDefaults()
+	wl.Readers = 0 // README shows this machine-dependent default as an example
+	if !reflect.DeepEqual(l, wl) {
+		t.Errorf("README [[listeners]] differs from the defaults:\n got %+v\nwant %+v", l, wl)
+	}
+	a := cfg.Aggregators["statsd"]
+	a.Output = nil
+	if len(a.CalculatedTimerMetrics) == 0 {
+		a.CalculatedTimerMetrics = nil // [] in the README
+	}
+	if len(a.Histogram) == 0 {
+		a.Histogram = nil
+	}
+	if wa := aggregatorDefaults(); !reflect.DeepEqual(a, wa) {
+		t.Errorf("README [aggregators.statsd] differs from the defaults:\n got %+v\nwant %+v", a, wa)
+	}
+	if got, want := cfg.ShutdownTimeout, DefaultConfig().ShutdownTimeout; got != want {
+		t.Errorf("README shutdown_timeout %v, default %v", got, want)
+	}
+	if cfg.MaxConnections != defaultMaxConnections || cfg.StateDir != "" {
+		t.Errorf("README max_connections %d / state_dir %q, defaults %d / \"\"", cfg.MaxConnections, cfg.StateDir, defaultMaxConnections)
 	}
 }
