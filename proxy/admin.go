@@ -245,16 +245,27 @@ func (p *Pool) health() (bool, string) {
 	if st.ring == nil {
 		return false, "no members"
 	}
-	up := 0
+	up, stalled := 0, 0
 	for _, b := range st.backends {
-		if b != nil && b.Stats().Up {
+		if b == nil {
+			continue
+		}
+		bs := b.Stats()
+		if bs.Up {
 			up++
 		}
+		if bs.Stalled {
+			stalled++
+		}
+	}
+	why := fmt.Sprintf("%d of %d backends connected", up, len(st.servers))
+	if stalled > 0 {
+		why += fmt.Sprintf(" (degraded: %d connected but not reading)", stalled)
 	}
 	if up == 0 && !p.noBackends {
-		return false, fmt.Sprintf("0 of %d backends connected", len(st.servers))
+		return false, why
 	}
-	return true, fmt.Sprintf("%d of %d backends connected", up, len(st.servers))
+	return true, why
 }
 
 // handleStatus answers 200 when every pool (or the named one) can deliver,
