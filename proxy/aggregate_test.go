@@ -87,6 +87,12 @@ max_line = "8KiB"`, 1))); err != nil {
 	if err := r.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Shutdown returns once the backend's TCP acknowledged the flush; the
+	// sink may not have read it yet.
+	waitFor(t, func() string { return "the final flush did not arrive" }, func() bool {
+		got := s.got()
+		return valueOf(got, "stats.timers.agg.ms.count") != "" && valueOf(got, "stats_counts.agg.hits") != ""
+	})
 	got := s.got()
 	if v := valueOf(got, "stats_counts.agg.hits"); v != "1110" {
 		t.Errorf("stats_counts.agg.hits = %q after the final flush, want 1110 (10 + 100 before the reload, 1000 after)\n%s", v, strings.Join(got, "\n"))
@@ -118,6 +124,9 @@ func TestAggregatorRebuiltByReloadFlushesItsState(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = r.Shutdown(ctx)
+	waitFor(t, func() string { return "the final flush did not arrive" }, func() bool {
+		return strings.Count(strings.Join(s.got(), "\n"), "stats_counts.agg.hits ") >= 2
+	})
 	got = s.got()
 	if v := valueOf(got, "stats_counts.agg.hits"); v != "3" {
 		t.Errorf("after the rebuild and shutdown, the last stats_counts.agg.hits = %q, want 3\n%s", v, strings.Join(got, "\n"))

@@ -93,6 +93,9 @@ func TestShutdownUnderLoadCountsEverything(t *testing.T) {
 	if got := num("received"); got != total {
 		t.Errorf("final log: received %d, clients wrote %d (unread %d)", got, total, num("unread_bytes"))
 	}
+	// Sent means acknowledged by the sink's kernel; its reader may lag.
+	waitFor(t, func() string { return fmt.Sprintf("sink read %d of %d sent lines", len(up.got()), num("sent")) },
+		func() bool { return int64(len(up.got())) >= num("sent") })
 	delivered := int64(len(up.got()))
 	if got, want := num("sent"), delivered; got != want {
 		t.Errorf("final log: sent %d, the live backend got %d", got, want)
