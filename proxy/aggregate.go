@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,33 +16,62 @@ import (
 	"go.uber.org/zap"
 
 	"ringrelay/aggregator"
+	"ringrelay/config"
 )
 
 // AggregatorConfig is one [aggregators.NAME] section: an accumulator that
 // listeners and rules can send lines to instead of a pool, and the pools
-// its flushed lines go to. The statsd keys sit directly in the section.
+// its flushed lines go to. The keys of both kinds sit directly in the
+// section: statsd's (aggregator.StatsdConfig, embedded) and graphite's
+// (aggregator.GraphiteConfig's, listed here). flush_interval and max_keys
+// serve both kinds; a key of the other kind is refused (keysOfOtherKind).
 type AggregatorConfig struct {
-	// Kind is "statsd" (Etsy statsd 0.9.0's semantics).
+	// Kind is "statsd" (Etsy statsd 0.9.0's semantics) or "graphite"
+	// (graphite plaintext lines into time bins per resolution, and
+	// carbon-aggregator rules).
 	Kind string `toml:"kind"`
 	// Output names the pools every flushed line is sent to.
 	Output []string `toml:"output"`
 	aggregator.StatsdConfig
+
+	// Times, FlushDelay, Rules, ForwardAll and MaxAggregationIntervals are
+	// aggregator.GraphiteConfig's keys (kind "graphite" only); its max_keys
+	// is the one above (0: no bound).
+	Times                   []string        `toml:"times"`
+	FlushDelay              config.Duration `toml:"flush_delay"`
+	Rules                   string          `toml:"rules"`
+	ForwardAll              bool            `toml:"forward_all"`
+	MaxAggregationIntervals int             `toml:"max_aggregation_intervals"`
 }
 
-// aggregatorDefaults: statsd's own defaults, and at most a million keys
-// (about 200 MiB of counters; timers cost their samples on top).
+// aggregatorDefaults: statsd's own defaults, graphite's
+// (aggregator.DefaultGraphiteConfig), and at most a million keys (about
+// 200 MiB of statsd counters; timers cost their samples on top). Each
+// section starts from them whatever its kind: the keys of one kind do not
+// touch the other's.
 func aggregatorDefaults() AggregatorConfig {
 	sc := aggregator.DefaultStatsdConfig()
 	sc.MaxKeys = 1_000_000
-	return AggregatorConfig{Kind: "statsd", StatsdConfig: sc}
+	gc := aggregator.DefaultGraphiteConfig()
+	return AggregatorConfig{Kind: "statsd", StatsdConfig: sc, Times: gc.Times, FlushDelay: gc.FlushDelay,
+		Rules: gc.Rules, ForwardAll: gc.ForwardAll, MaxAggregationIntervals: gc.MaxAggregationIntervals}
 }
 
-// validate checks the section; pools are the config's pool names.
+// graphiteConfig is the section as aggregator.GraphiteConfig; max_keys 0
+// (no bound) becomes the largest int.
+func (a AggregatorConfig) graphiteConfig() aggregator.GraphiteConfig {
+	gc := aggregator.GraphiteConfig{Times: a.Times, MaxKeys: a.MaxKeys, FlushDelay: a.FlushDelay, Rules: a.Rules,
+		ForwardAll: a.ForwardAll, MaxAggregationIntervals: a.MaxAggregationIntervals}
+	if gc.MaxKeys == 0 {
+		gc.MaxKeys = math.MaxInt
+	}
+	return gc
+}
+
+// validate checks the section; pools are the config's pool names. Each
+// error starts with the key it is about.
 func (a AggregatorConfig) validate(pools map[string]PoolConfig) []error {
 	var errs []error
-	if a.Kind != "statsd" {
-		errs = append(errs, fmt.Errorf("kind %q: want \"statsd\"", a.Kind))
-	}
 	if len(a.Output) == 0 {
 		errs = append(errs, errors.New("output: name at least one pool for the flushed lines"))
 	}
@@ -55,11 +86,173 @@ func (a AggregatorConfig) validate(pools map[string]PoolConfig) []error {
 	if a.FlushInterval.Duration < time.Second {
 		errs = append(errs, fmt.Errorf("flush_interval %s: must be at least 1s", a.FlushInterval.Duration))
 	}
-	sc := a.StatsdConfig
-	if err := sc.Validate(); err != nil {
-		errs = append(errs, err)
+	switch a.Kind {
+	case "statsd":
+		sc := a.StatsdConfig
+		if err := sc.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	case "graphite":
+		if a.FlushInterval.Duration%time.Second != 0 {
+			errs = append(errs, fmt.Errorf("flush_interval %s: must be a whole number of seconds", a.FlushInterval.Duration))
+		}
+		if a.FlushDelay.Duration < 0 {
+			errs = append(errs, fmt.Errorf("flush_delay %s: must not be negative", a.FlushDelay.Duration))
+		}
+		gc := a.graphiteConfig()
+		if err := gc.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	default:
+		errs = append(errs, fmt.Errorf("kind %q: want \"statsd\" or \"graphite\"", a.Kind))
 	}
 	return errs
+}
+
+// statsdOnlyKeys and graphiteOnlyKeys are the keys of one kind that the
+// other does not read.
+var (
+	graphiteOnlyKeys = []string{"times", "flush_delay", "rules", "forward_all", "max_aggregation_intervals"}
+	statsdOnlyKeys   = slices.DeleteFunc(tomlKeys(aggregator.StatsdConfig{}), func(k string) bool {
+		return k == "flush_interval" || k == "max_keys"
+	})
+)
+
+// keysOfOtherKind refuses the keys set in the section (set: the section as
+// decoded into a map; nil when the config was built in code) that its kind
+// does not read: a percent_threshold on a graphite aggregator would
+// otherwise be silently ignored.
+func (a AggregatorConfig) keysOfOtherKind(set map[string]any) []error {
+	other, otherKind := graphiteOnlyKeys, "graphite"
+	switch a.Kind {
+	case "graphite":
+		other, otherKind = statsdOnlyKeys, "statsd"
+	case "statsd":
+	default:
+		return nil
+	}
+	var errs []error
+	for _, k := range sortedKeys(set) {
+		if slices.Contains(other, k) {
+			errs = append(errs, fmt.Errorf("%s: a key of kind %q; this aggregator is of kind %q", k, otherKind, a.Kind))
+		}
+	}
+	return errs
+}
+
+// aggregatorFeedErrors reports the listeners of format "statsd" that feed
+// the graphite aggregator name, directly or by a rule: every line they
+// send it would count as bad.
+func (c Config) aggregatorFeedErrors(name string, bad func(path []string, format string, args ...any)) {
+	if c.Aggregators[name].Kind != "graphite" {
+		return
+	}
+	format := map[string]string{}
+	for i, l := range c.Listeners {
+		format[l.Name] = l.Format
+		if l.Aggregator == name && l.Format == "statsd" {
+			bad([]string{"listeners", fmt.Sprint(i), "aggregator"}, "listener %q reads statsd lines; aggregator %q is of kind \"graphite\"", l.Name, name)
+		}
+	}
+	for i, r := range c.Rules {
+		if r.Aggregator == name && format[r.Listener] == "statsd" {
+			bad([]string{"rules", fmt.Sprint(i), "aggregator"}, "listener %q reads statsd lines; aggregator %q is of kind \"graphite\"", r.Listener, name)
+		}
+	}
+}
+
+// accumulator is the state of a running aggregator, of either kind, as
+// aggRT drives it. ingest is called by any number of dispatchers at once
+// (under aggRT.gate's read lock); flush and drain one at a time (under
+// aggRT.flushMu), concurrently with ingest; stats at any time (scrapes).
+type accumulator interface {
+	// ingest takes a block of lines, each ending in '\n', as read (a
+	// datagram, or up to a read buffer of a stream). block is only read
+	// during the call.
+	ingest(block []byte)
+	// flush emits, as graphite lines without their newline, what is due at
+	// now (a multiple of flush_interval). A line is only valid during emit.
+	flush(now time.Time, emit func(ln []byte))
+	// drain is the final flush of a stopped aggregator: everything held
+	// that a later flush would have emitted.
+	drain(now time.Time, emit func(ln []byte))
+	stats() accStats
+}
+
+// accStats are an accumulator's totals since it was built, and the keys
+// it holds now (see aggCollector for their meaning).
+type accStats struct {
+	keys                            int
+	blocks, lines, bad, keysDropped uint64
+	tooOld                          uint64 // graphite only
+}
+
+// statsdAcc is kind "statsd": Etsy statsd's accumulator, which takes a
+// block as one datagram (one lock per block) and flushes everything at
+// each flush.
+type statsdAcc struct{ st *aggregator.Statsd }
+
+func (a statsdAcc) ingest(block []byte)                    { a.st.Datagram(block) }
+func (a statsdAcc) flush(now time.Time, emit func([]byte)) { a.st.Flush(now, emit) }
+func (a statsdAcc) drain(now time.Time, emit func([]byte)) { a.st.Flush(now, emit) }
+func (a statsdAcc) stats() accStats {
+	s := a.st.Stats()
+	return accStats{keys: s.Keys, blocks: s.Datagrams, lines: s.Lines, bad: s.BadLines, keysDropped: s.KeysDropped}
+}
+
+// graphiteAcc is kind "graphite": graphite plaintext lines into time bins
+// (aggregator.Graphite, which takes one lock per line). Each flush emits
+// the bins that are due as "path value start", the value by the bin's
+// reducer (the mean, a sum for .count names, ...; the rule's method for a
+// rule's aggregate).
+type graphiteAcc struct {
+	g             *aggregator.Graphite
+	blocks, lines atomic.Uint64
+	buf           []byte // a line being emitted; flushes are serialised
+}
+
+// endOfTime is the clock (unix seconds) of the final flush, at which
+// every bin is due.
+const endOfTime = 1 << 62
+
+func (a *graphiteAcc) ingest(block []byte) {
+	n := uint64(0)
+	for len(block) > 0 {
+		i := bytes.IndexByte(block, '\n')
+		if i < 0 {
+			i = len(block) - 1 // not expected: blocks end in a newline
+		}
+		a.g.Line(block[:i])
+		block = block[i+1:]
+		n++
+	}
+	a.blocks.Add(1)
+	a.lines.Add(n)
+}
+
+func (a *graphiteAcc) flush(now time.Time, emit func([]byte)) {
+	a.g.Flush(now, func(b aggregator.Bin) {
+		a.buf = b.AppendLine(a.buf[:0])
+		emit(a.buf[:len(a.buf)-1])
+	})
+}
+
+// drain emits every bin that got points since it was last emitted,
+// including those not yet final (their end, plus flush_delay, still
+// ahead), as carbon-aggregator emits each interval's value so far at every
+// compute: points already read are not lost. A later emission of the same
+// bin (by the aggregator that replaced this one in a reload, or after a
+// restart) overwrites it downstream with the points that one got.
+func (a *graphiteAcc) drain(_ time.Time, emit func([]byte)) { a.flush(time.Unix(endOfTime, 0), emit) }
+
+func (a *graphiteAcc) stats() accStats {
+	s := a.g.Stats()
+	var bad uint64
+	for _, n := range s.Bad {
+		bad += n
+	}
+	return accStats{keys: s.Keys + s.RuleOutputs, blocks: a.blocks.Load(), lines: a.lines.Load(), bad: bad,
+		keysDropped: s.KeysDropped + s.RuleDropped, tooOld: s.TooOld}
 }
 
 // aggRT is a running aggregator: the accumulator, the outputs its flushes
@@ -70,7 +263,7 @@ type aggRT struct {
 	name  string
 	index int // the aggregator's slot in dispatchers; never reused
 	cfg   AggregatorConfig
-	st    *aggregator.Statsd
+	acc   accumulator
 	log   *zap.Logger
 	met   *aggMetrics
 
@@ -97,13 +290,18 @@ func (a *aggRT) handoff(buf []byte) bool {
 	if a.stopped.Load() {
 		return false
 	}
-	a.st.Datagram(buf)
+	a.acc.ingest(buf)
 	return true
 }
 
+// newAggRT builds an aggregator of cfg's kind; cfg has passed validate.
 func newAggRT(name string, index int, cfg AggregatorConfig, log *zap.Logger, met *aggMetrics) *aggRT {
+	var acc accumulator = statsdAcc{aggregator.NewStatsd(cfg.StatsdConfig)}
+	if cfg.Kind == "graphite" {
+		acc = &graphiteAcc{g: aggregator.NewGraphite(cfg.graphiteConfig())}
+	}
 	return &aggRT{
-		name: name, index: index, cfg: cfg, st: aggregator.NewStatsd(cfg.StatsdConfig),
+		name: name, index: index, cfg: cfg, acc: acc,
 		log: log.Named("aggregator").With(zap.String("aggregator", name)), met: met, stopCh: make(chan struct{}),
 	}
 }
@@ -126,13 +324,14 @@ func (a *aggRT) start() {
 				return
 			case <-t.C:
 			}
-			a.flush(next)
+			a.flush(next, false)
 		}
 	}()
 }
 
-// flush emits what was accumulated, stamped at, to every output pool.
-func (a *aggRT) flush(at time.Time) {
+// flush emits what is due at at (stamped at, for statsd) to every output
+// pool; final is the drain of a stopped aggregator.
+func (a *aggRT) flush(at time.Time, final bool) {
 	a.flushMu.Lock()
 	defer a.flushMu.Unlock()
 	start := time.Now()
@@ -142,7 +341,11 @@ func (a *aggRT) flush(at time.Time) {
 		ds[i] = newDispatcher(rt)
 	}
 	var n uint64
-	a.st.Flush(at, func(ln []byte) {
+	flush := a.acc.flush
+	if final {
+		flush = a.acc.drain
+	}
+	flush(at, func(ln []byte) {
 		n++
 		for _, d := range ds {
 			d.line(ln)
@@ -160,7 +363,9 @@ func (a *aggRT) flush(at time.Time) {
 }
 
 // stop ends the flush loop and, when final, flushes what is left (SIGTERM,
-// or a reload that drops or rebuilds the aggregator). Idempotent.
+// or a reload that drops or rebuilds the aggregator): a graphite
+// aggregator's bins not yet final included (see graphiteAcc.drain).
+// Idempotent.
 func (a *aggRT) stop(final bool) {
 	a.gate.Lock()
 	was := a.stopped.Swap(true)
@@ -171,7 +376,7 @@ func (a *aggRT) stop(final bool) {
 	close(a.stopCh)
 	a.wg.Wait()
 	if final {
-		a.flush(time.Now())
+		a.flush(time.Now(), true)
 	}
 }
 
@@ -193,8 +398,8 @@ type aggMetrics struct {
 // aggCollector reports each running aggregator's accumulator counts at
 // scrape time (they live in the accumulator, counted under its lock).
 type aggCollector struct {
-	r                                  *Relay
-	keys, lines, bad, dropped, packets *prometheus.Desc
+	r                                          *Relay
+	keys, lines, bad, dropped, packets, tooOld *prometheus.Desc
 }
 
 func newAggCollector(r *Relay) *aggCollector {
@@ -203,28 +408,32 @@ func newAggCollector(r *Relay) *aggCollector {
 	}
 	return &aggCollector{
 		r:       r,
-		keys:    d("ringrelay_aggregator_keys", "Distinct keys an aggregator holds now."),
+		keys:    d("ringrelay_aggregator_keys", "Distinct keys an aggregator holds now (graphite: paths and rule aggregates)."),
 		lines:   d("ringrelay_aggregator_lines_total", "Lines an aggregator took (statsd's metrics_received)."),
 		bad:     d("ringrelay_aggregator_bad_lines_total", "Lines an aggregator refused as malformed (statsd's bad_lines_seen)."),
-		dropped: d("ringrelay_aggregator_keys_dropped_total", "Lines for a new key dropped because the aggregator held max_keys keys."),
+		dropped: d("ringrelay_aggregator_keys_dropped_total", "Lines (graphite: or rule values) for a new key dropped because the aggregator held max_keys keys."),
 		packets: d("ringrelay_aggregator_datagrams_total", "Datagrams (or blocks of lines from a stream) an aggregator took."),
+		tooOld:  d("ringrelay_aggregator_lines_too_old_total", "Lines a graphite aggregator dropped because their timestamp is older than every retention of times."),
 	}
 }
 
 func (c *aggCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.keys, c.lines, c.bad, c.dropped, c.packets} {
+	for _, d := range []*prometheus.Desc{c.keys, c.lines, c.bad, c.dropped, c.packets, c.tooOld} {
 		ch <- d
 	}
 }
 
 func (c *aggCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, a := range c.r.aggregators() {
-		s := a.st.Stats()
-		ch <- prometheus.MustNewConstMetric(c.keys, prometheus.GaugeValue, float64(s.Keys), a.name)
-		ch <- prometheus.MustNewConstMetric(c.lines, prometheus.CounterValue, float64(s.Lines), a.name)
-		ch <- prometheus.MustNewConstMetric(c.bad, prometheus.CounterValue, float64(s.BadLines), a.name)
-		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.KeysDropped), a.name)
-		ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.Datagrams), a.name)
+		s := a.acc.stats()
+		ch <- prometheus.MustNewConstMetric(c.keys, prometheus.GaugeValue, float64(s.keys), a.name)
+		ch <- prometheus.MustNewConstMetric(c.lines, prometheus.CounterValue, float64(s.lines), a.name)
+		ch <- prometheus.MustNewConstMetric(c.bad, prometheus.CounterValue, float64(s.bad), a.name)
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.keysDropped), a.name)
+		ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.blocks), a.name)
+		if a.cfg.Kind == "graphite" {
+			ch <- prometheus.MustNewConstMetric(c.tooOld, prometheus.CounterValue, float64(s.tooOld), a.name)
+		}
 	}
 }
 
@@ -271,14 +480,18 @@ func (d *dispatcher) flushAggregators() {
 	}
 }
 
-// AggregateTest is `relay aggregate`: it runs the named aggregator's
-// accumulator (the daemon's own code) over the statsd oracle's input
-// format (one datagram per line, "## flush" ends a batch) and prints each
-// flush, then extraFlushes idle flushes.
+// AggregateTest is `relay aggregate`: it runs the named statsd
+// aggregator's accumulator (the daemon's own code) over the statsd
+// oracle's input format (one datagram per line, "## flush" ends a batch)
+// and prints each flush, then extraFlushes idle flushes. A graphite
+// aggregator is refused.
 func AggregateTest(cfg Config, name string, in io.Reader, out io.Writer, extraFlushes int) error {
 	ac, ok := cfg.Aggregators[name]
 	if !ok {
 		return fmt.Errorf("unknown aggregator %q (have %v)", name, sortedKeys(cfg.Aggregators))
+	}
+	if ac.Kind != "statsd" {
+		return fmt.Errorf("aggregator %q is of kind %q: relay aggregate runs statsd aggregators only", name, ac.Kind)
 	}
 	return aggregator.RunOracleFormat(ac.StatsdConfig, in, out, extraFlushes)
 }

@@ -46,8 +46,9 @@ type Config struct {
 	Listeners []ListenerConfig          `toml:"listeners"`
 	Rules     []RuleConfig              `toml:"rules"`
 	Pools     map[string]PoolConfig     `toml:"pools"`
-	// Aggregators accumulate lines (statsd semantics) and flush what they
-	// accumulated to pools; listeners and rules send to them by name.
+	// Aggregators accumulate lines (statsd, or graphite time bins) and
+	// flush what they accumulated to pools; listeners and rules send to
+	// them by name.
 	Aggregators map[string]AggregatorConfig `toml:"aggregators"`
 }
 
@@ -396,13 +397,23 @@ func (c Config) validate(src []byte) error {
 			bad(at(ringErrorKey(ringErr)), "%v", ringErr)
 		}
 	}
+	// The keys each aggregator section sets (decoded strictly already), so
+	// that a key of the other kind is refused rather than ignored.
+	var aggKeys struct {
+		Aggregators map[string]map[string]any `toml:"aggregators"`
+	}
+	if src != nil {
+		_ = toml.Unmarshal(src, &aggKeys)
+	}
 	for _, name := range sortedKeys(c.Aggregators) {
-		for _, err := range c.Aggregators[name].validate(c.Pools) {
+		a := c.Aggregators[name]
+		for _, err := range append(a.validate(c.Pools), a.keysOfOtherKind(aggKeys.Aggregators[name])...) {
 			msg := err.Error()
 			key, _, _ := strings.Cut(msg, " ")
-			key = strings.TrimSuffix(key, ":")
+			key, _, _ = strings.Cut(strings.TrimSuffix(key, ":"), "[") // times[1] -> times
 			bad([]string{"aggregators", name, key}, "%s", msg)
 		}
+		c.aggregatorFeedErrors(name, bad)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid config: %s", strings.Join(errs, "; "))

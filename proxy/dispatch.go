@@ -129,6 +129,14 @@ type dispatcher struct {
 	noMembers    []uint64
 	pools        []*Pool
 	aggs         []aggBatch // lines for aggregators, handed over at flush
+
+	// blockBytes are the bytes batched since the last flush; startClass
+	// is the buffer class new batches start in: the one the previous
+	// block's average batch needed, so a few busy backends do not copy
+	// their batches up through the classes, and a pool of thousands of
+	// members still starts each batch small.
+	blockBytes int
+	startClass int
 }
 
 func newDispatcher(r *route) *dispatcher {
@@ -237,6 +245,7 @@ func (d *dispatcher) line(ln []byte) {
 		bt.box.buf = append(bt.box.buf, out...)
 		bt.box.buf = append(bt.box.buf, '\n')
 		bt.n++
+		d.blockBytes += len(out) + 1
 		if len(bt.box.buf) >= batchFlushBytes {
 			bt.b.Enqueue(bt.box.buf, bt.n)
 			bt.box.buf, bt.n = bt.box.buf[:0], 0
@@ -259,7 +268,7 @@ func (d *dispatcher) growScratch(n int) {
 
 func (d *dispatcher) newBatch(b *backend.Backend) *batch {
 	bt := batchPool.Get().(*batch)
-	bt.b, bt.box = b, boxPools[0].Get().(*bufBox)
+	bt.b, bt.box = b, boxPools[d.startClass].Get().(*bufBox)
 	d.batches[b] = bt
 	return bt
 }
@@ -284,6 +293,14 @@ func (d *dispatcher) block(blk []byte) {
 // flush hands every pending batch to its backend queue and publishes the
 // local counters.
 func (d *dispatcher) flush() {
+	if n := len(d.active); n > 0 {
+		avg := d.blockBytes / n
+		d.startClass = 0
+		for d.startClass < len(batchClasses)-1 && batchClasses[d.startClass] < avg+avg/4 {
+			d.startClass++
+		}
+	}
+	d.blockBytes = 0
 	for i, bt := range d.active {
 		if bt.n > 0 {
 			bt.b.Enqueue(bt.box.buf, bt.n)

@@ -145,7 +145,10 @@ func (p *Pool) rebuild(m *discovery.Membership, snap discovery.Snapshot) {
 		return
 	}
 	align, _ := p.cfg.applyAlign()
-	if align <= 0 || p.state.Load() == nil {
+	// Aligned or not, the first ZooKeeper membership applies at once: until
+	// it does the pool routes on static servers or a saved guess, not on
+	// what the other relays of the tier use.
+	if align <= 0 || p.state.Load() == nil || p.state.Load().snap.LastSync.IsZero() {
 		p.rebuildLocked(snap)
 		return
 	}
@@ -172,6 +175,8 @@ func (p *Pool) applyPending() {
 }
 
 func (p *Pool) rebuildLocked(snap discovery.Snapshot) {
+	// Whatever waited for the aligned instant is older than snap.
+	p.pending = nil
 	start := time.Now()
 	servers := snap.Servers()
 	st := &poolState{cfg: p.cfg, servers: servers, snap: snap, built: start, backends: make([]*backend.Backend, len(servers))}
