@@ -391,6 +391,11 @@ func (l *listener) readUDP(uc *net.UDPConn) {
 				}
 				d.line(ln)
 			}
+			if len(d.aggs) > 0 {
+				// An aggregator counts datagrams as statsd does
+				// (packets_received): hand each one over as it was sent.
+				d.flushAggregators()
+			}
 		}
 		d.flush()
 		if l.stopping.Load() {
