@@ -10,11 +10,15 @@ import (
 	"testing"
 )
 
-// discardSink is a backend that reads and forgets (so that what it
-// receives counts in no heap); it stops with the test.
-func discardSink(t testing.TB) string {
+// discardSink is a backend on loopback that reads and forgets (so that what
+// it receives counts in no heap); it stops with the test.
+func discardSink(t testing.TB) string { return discardSinkOn(t, "127.0.0.1:0") }
+
+// discardSinkOn is discardSink listening on addr; it returns the bound
+// address.
+func discardSinkOn(t testing.TB, addr string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
