@@ -46,10 +46,11 @@ func startMetricsListener(r *Relay, cfg AdminConfig) (*admin, error) {
 }
 
 func serveAdmin(r *Relay, what, addr string, h http.Handler, cfg AdminConfig) (*admin, error) {
-	ln, err := net.Listen("tcp", addr)
+	tl, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen on %s address %q: %w", what, addr, err)
 	}
+	ln := newReserveListener(tl)
 	readHeader, read := cfg.timeouts()
 	m := r.metrics.admin
 	a := &admin{ln: ln, srv: &http.Server{Handler: h,
