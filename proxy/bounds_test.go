@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"ringrelay/proxy/udpsock"
 )
 
 // TestIdleConnectionIsClosed: a client that sends nothing for
@@ -59,4 +63,31 @@ func TestMaxConnectionsRefusesAndCounts(t *testing.T) {
 		got := s.waitLines(t, 3)
 		return len(got) >= 3
 	})
+}
+
+// TestDrainUDPCountsWhatIsLeft: datagrams still queued when a udp listener
+// closes are read and their bytes counted (unread), not lost silently.
+func TestDrainUDPCountsWhatIsLeft(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	c := dial(t, "udp", pc.LocalAddr())
+	for range 10 {
+		send(t, c, "left.behind:1|c") // 15 bytes
+	}
+	uc := pc.(*net.UDPConn)
+	waitFor(t, func() string { return "datagrams never queued" }, func() bool {
+		n, err := udpsock.Pending(uc)
+		return err == nil && n > 0
+	})
+	total := 0
+	waitFor(t, func() string { return fmt.Sprintf("drained %d bytes, want 150", total) }, func() bool {
+		total += drainUDP(uc)
+		return total >= 150
+	})
+	if total != 150 {
+		t.Errorf("drainUDP counted %d bytes, want 150", total)
+	}
 }
