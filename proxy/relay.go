@@ -258,12 +258,7 @@ func (r *Relay) prepare(cfg Config) (*plan, error) {
 	if d != nil {
 		var waits []*Pool
 		for _, name := range sortedKeys(pl.newPools) {
-			p := pl.newPools[name]
-			if c := p.Config(); c.Serverset != "" {
-				if err := d.Watch(name, c.PoolConfig, p.Membership()); err != nil {
-					r.log.Error("failed to watch serverset", zap.String("pool", name), zap.Error(err))
-					continue
-				}
+			if p := pl.newPools[name]; r.watch(d, p) {
 				waits = append(waits, p)
 			}
 		}
@@ -421,11 +416,8 @@ func (r *Relay) commitDiscovery(pl *plan, removed, rewatch []*Pool, changes *[]s
 			return
 		}
 		for _, name := range sortedKeys(pl.cfg.Pools) {
-			p := r.pools[name]
-			if c := p.Config(); c.Serverset != "" && pl.newPools[name] == nil {
-				if err := r.discovery.Watch(name, c.PoolConfig, p.Membership()); err != nil {
-					r.log.Error("failed to watch serverset", zap.String("pool", name), zap.Error(err))
-				}
+			if pl.newPools[name] == nil {
+				r.watch(r.discovery, r.pools[name])
 			}
 		}
 		return
@@ -438,12 +430,22 @@ func (r *Relay) commitDiscovery(pl *plan, removed, rewatch []*Pool, changes *[]s
 	}
 	for _, p := range rewatch {
 		r.discovery.StopWatch(p.name)
-		if c := p.Config(); c.Serverset != "" {
-			if err := r.discovery.Watch(p.name, c.PoolConfig, p.Membership()); err != nil {
-				r.log.Error("failed to watch serverset", zap.String("pool", p.name), zap.Error(err))
-			}
-		}
+		r.watch(r.discovery, p)
 	}
+}
+
+// watch has d follow p's serverset, if it has one; it reports whether d
+// now watches it (a failure is logged: the pool keeps its members).
+func (r *Relay) watch(d *discovery.Discovery, p *Pool) bool {
+	c := p.Config()
+	if c.Serverset == "" {
+		return false
+	}
+	if err := d.Watch(p.name, c.PoolConfig, p.Membership()); err != nil {
+		r.log.Error("failed to watch serverset", zap.String("pool", p.name), zap.Error(err))
+		return false
+	}
+	return true
 }
 
 // waitSynced waits until every pool's membership has synced with ZooKeeper
@@ -638,12 +640,7 @@ func (r *Relay) Start() error {
 		r.discMu.Unlock()
 		var waits []*Pool
 		for _, name := range rt.poolNames {
-			p := rt.pools[name]
-			if c := p.Config(); c.Serverset != "" {
-				if err := d.Watch(name, c.PoolConfig, p.Membership()); err != nil {
-					r.log.Error("failed to watch serverset", zap.String("pool", name), zap.Error(err))
-					continue
-				}
+			if p := rt.pools[name]; r.watch(d, p) {
 				waits = append(waits, p)
 			}
 		}
