@@ -28,6 +28,7 @@ type sink struct {
 
 	mu      sync.Mutex
 	ln      net.Listener
+	held    int // a socket bound to addr, not listening, while killed (0: none)
 	conns   map[net.Conn]bool
 	data    bytes.Buffer
 	lines   int
@@ -50,8 +51,19 @@ func newSink(t testing.TB, network, addr string) *sink {
 	t.Helper()
 	s := &sink{t: t, network: network, conns: map[net.Conn]bool{}, changed: newPulse()}
 	s.listen(addr)
-	t.Cleanup(s.kill)
+	t.Cleanup(s.close)
 	return s
+}
+
+// close is the test's end: the sink dies and lets its port go.
+func (s *sink) close() {
+	s.kill()
+	s.mu.Lock()
+	if s.held > 0 {
+		syscall.Close(s.held)
+		s.held = 0
+	}
+	s.mu.Unlock()
 }
 
 // newHeldSink is a tcp sink that accepts connections and reads nothing
@@ -61,7 +73,7 @@ func newHeldSink(t testing.TB, rcvbuf int) *sink {
 	t.Helper()
 	s := &sink{t: t, network: "tcp", conns: map[net.Conn]bool{}, changed: newPulse(), rcvbuf: rcvbuf, hold: make(chan struct{})}
 	s.listen("127.0.0.1:0")
-	t.Cleanup(s.kill)
+	t.Cleanup(s.close)
 	return s
 }
 
@@ -83,6 +95,12 @@ func (s *sink) listen(addr string) {
 			return err
 		}
 	}
+	s.mu.Lock()
+	if s.held > 0 {
+		syscall.Close(s.held) // the port is ours again, now to listen on
+		s.held = 0
+	}
+	s.mu.Unlock()
 	ln, err := lc.Listen(context.Background(), s.network, addr)
 	if err != nil {
 		s.t.Fatalf("failed to listen on %s %q: %v", s.network, addr, err)
@@ -181,6 +199,7 @@ func (s *sink) kill() {
 	if s.ln != nil {
 		s.ln.Close()
 		s.ln = nil
+		s.held = holdPort(s.network, s.addr)
 	}
 	for c := range s.conns {
 		c.Close()
@@ -188,6 +207,33 @@ func (s *sink) kill() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+}
+
+// holdPort binds a socket to a tcp addr without listening on it: dials
+// are refused, as to a dead backend, and no other test process running in
+// parallel can take the port before restart listens on it again. It
+// returns the socket (0 when it could not hold it: not tcp, or taken).
+func holdPort(network, addr string) int {
+	if network != "tcp" {
+		return 0
+	}
+	ta, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil || ta.IP.To4() == nil {
+		return 0
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return 0
+	}
+	syscall.CloseOnExec(fd)
+	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+	sa := &syscall.SockaddrInet4{Port: ta.Port}
+	copy(sa.Addr[:], ta.IP.To4())
+	if err := syscall.Bind(fd, sa); err != nil {
+		syscall.Close(fd)
+		return 0
+	}
+	return fd
 }
 
 // restart listens again on the same address.
