@@ -17,6 +17,7 @@ import (
 
 	"ringrelay/discovery"
 	"ringrelay/hashring"
+	"ringrelay/internal/testnet"
 )
 
 // sink is a loopback TCP server that records every line it receives.
@@ -35,6 +36,7 @@ type sink struct {
 // it accepts.
 func startSink(t testing.TB, addr string) *sink {
 	t.Helper()
+	releaseHeld(addr)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("sink listen %s: %v", addr, err)
@@ -42,8 +44,34 @@ func startSink(t testing.TB, addr string) *sink {
 	s := &sink{t: t, ln: ln, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
 	s.wg.Add(1)
 	go s.accept()
+	t.Cleanup(func() { releaseHeld(s.addr) }) // after s.stop below
 	t.Cleanup(s.stop)
 	return s
+}
+
+// heldPorts are the ports of stopped sinks, held (testnet.HoldPort) so
+// that no test process running in parallel takes a "dead" backend's port,
+// until a sink listens there again or the test ends.
+var heldPorts = struct {
+	sync.Mutex
+	release map[string]func()
+}{release: map[string]func(){}}
+
+func holdPort(addr string) {
+	heldPorts.Lock()
+	defer heldPorts.Unlock()
+	if heldPorts.release[addr] == nil {
+		heldPorts.release[addr] = testnet.HoldPort("tcp", addr)
+	}
+}
+
+func releaseHeld(addr string) {
+	heldPorts.Lock()
+	defer heldPorts.Unlock()
+	if rel := heldPorts.release[addr]; rel != nil {
+		rel()
+		delete(heldPorts.release, addr)
+	}
 }
 
 func (s *sink) accept() {
@@ -72,7 +100,9 @@ func (s *sink) accept() {
 
 // stop closes the listener and every connection (a "killed" backend).
 func (s *sink) stop() {
-	s.ln.Close()
+	if s.ln.Close() == nil {
+		holdPort(s.addr)
+	}
 	s.mu.Lock()
 	for c := range s.conns {
 		c.Close()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"ringrelay/discovery"
+	"ringrelay/internal/testnet"
 )
 
 // sink is a loopback stream server that keeps everything it receives.
@@ -28,7 +29,7 @@ type sink struct {
 
 	mu      sync.Mutex
 	ln      net.Listener
-	held    int // a socket bound to addr, not listening, while killed (0: none)
+	unhold  func() // lets go of addr, held while killed (testnet.HoldPort)
 	conns   map[net.Conn]bool
 	data    bytes.Buffer
 	lines   int
@@ -59,9 +60,9 @@ func newSink(t testing.TB, network, addr string) *sink {
 func (s *sink) close() {
 	s.kill()
 	s.mu.Lock()
-	if s.held > 0 {
-		syscall.Close(s.held)
-		s.held = 0
+	if s.unhold != nil {
+		s.unhold()
+		s.unhold = nil
 	}
 	s.mu.Unlock()
 }
@@ -96,9 +97,9 @@ func (s *sink) listen(addr string) {
 		}
 	}
 	s.mu.Lock()
-	if s.held > 0 {
-		syscall.Close(s.held) // the port is ours again, now to listen on
-		s.held = 0
+	if s.unhold != nil {
+		s.unhold() // the port is ours again, now to listen on
+		s.unhold = nil
 	}
 	s.mu.Unlock()
 	ln, err := lc.Listen(context.Background(), s.network, addr)
@@ -199,7 +200,7 @@ func (s *sink) kill() {
 	if s.ln != nil {
 		s.ln.Close()
 		s.ln = nil
-		s.held = holdPort(s.network, s.addr)
+		s.unhold = testnet.HoldPort(s.network, s.addr)
 	}
 	for c := range s.conns {
 		c.Close()
@@ -207,33 +208,6 @@ func (s *sink) kill() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
-}
-
-// holdPort binds a socket to a tcp addr without listening on it: dials
-// are refused, as to a dead backend, and no other test process running in
-// parallel can take the port before restart listens on it again. It
-// returns the socket (0 when it could not hold it: not tcp, or taken).
-func holdPort(network, addr string) int {
-	if network != "tcp" {
-		return 0
-	}
-	ta, err := net.ResolveTCPAddr("tcp", addr)
-	if err != nil || ta.IP.To4() == nil {
-		return 0
-	}
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		return 0
-	}
-	syscall.CloseOnExec(fd)
-	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
-	sa := &syscall.SockaddrInet4{Port: ta.Port}
-	copy(sa.Addr[:], ta.IP.To4())
-	if err := syscall.Bind(fd, sa); err != nil {
-		syscall.Close(fd)
-		return 0
-	}
-	return fd
 }
 
 // restart listens again on the same address.
