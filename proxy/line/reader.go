@@ -19,8 +19,10 @@ const maxZeroReads = 100
 
 // ReaderConfig sizes a Reader. Zero fields take the defaults.
 type ReaderConfig struct {
-	// BufSize is the read buffer size in bytes: the most one Next returns.
-	// It must be larger than MaxLine.
+	// BufSize is the read buffer's usual size in bytes; a line that does
+	// not fit grows it (up to MaxLine+1) only while that line is read.
+	// Validate asks for more than MaxLine, so that a buffer never grows
+	// for lines it accepts.
 	BufSize int `toml:"buffer_size"`
 	// MaxLine is the longest line accepted, in bytes before the '\n'
 	// (a '\r' before it counts). Longer lines are skipped and counted.
