@@ -87,6 +87,12 @@ func ReducerFor(path string) Method {
 }
 
 // reduce applies m to a bin's statistics.
+// ReduceStats is method m over a bin's statistics, as Flush computes a
+// bin's Value (percentiles, which need the values, are the mean here).
+func ReduceStats(m Method, count int64, sum, lo, hi float64) float64 {
+	return reduce(m, count, sum, lo, hi)
+}
+
 func reduce(m Method, count int64, sum, lo, hi float64) float64 {
 	switch m {
 	case MethodSum:
