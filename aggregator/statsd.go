@@ -2,9 +2,13 @@ package aggregator
 
 import (
 	"bytes"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"unicode/utf8"
+
+	"ringrelay/proxy/line"
 )
 
 // Statsd accumulates statsd datagrams between flushes exactly as Etsy statsd
@@ -49,9 +53,13 @@ type Statsd struct {
 	// the cells of counters[badKey], [packetsKey] and [metricsKey]: statsd
 	// resets these to 0 and never deletes them
 	bad, packets, metrics *float64
-	scratch               []byte // the sanitised key being built
+	scratch               []byte     // the sanitised key being built
+	rng                   *rand.Rand // reservoir sampling (max_timer_samples)
 	// totals since NewStatsd, for the caller's metrics (Stats)
 	datagrams, lines, badLines, keysDropped uint64
+	samplesShed                             uint64 // timer samples beyond max_timer_samples (kept in statistics only)
+	samplesHeld                             int    // timer samples held now
+	badBy                                   [line.NumReasons]uint64
 }
 
 // StatsdStats are an accumulator's totals since it was built, and the keys
@@ -62,23 +70,32 @@ type StatsdStats struct {
 	Lines       uint64
 	BadLines    uint64
 	KeysDropped uint64
+	// BadByReason splits BadLines by line.Reason (bad_fields: no ':',
+	// bad_type: no type, bad_rate, bad_value).
+	BadByReason [line.NumReasons]uint64
+	// Samples are the timer samples held now; SamplesShed those that went
+	// beyond max_timer_samples (in the exact statistics, not the sample).
+	Samples     int
+	SamplesShed uint64
 }
 
 // Stats returns the accumulator's totals. Safe for concurrent use.
 func (s *Statsd) Stats() StatsdStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return StatsdStats{Keys: s.keysLocked(), Datagrams: s.datagrams, Lines: s.lines, BadLines: s.badLines, KeysDropped: s.keysDropped}
+	return StatsdStats{Keys: s.keysLocked(), Datagrams: s.datagrams, Lines: s.lines, BadLines: s.badLines, KeysDropped: s.keysDropped,
+		BadByReason: s.badBy, Samples: s.samplesHeld, SamplesShed: s.samplesShed}
 }
 
 func (s *Statsd) keysLocked() int {
 	return len(s.counters) + len(s.timers) + len(s.gauges) + len(s.sets)
 }
 
-// badLine counts a sample statsd refuses (bad_lines_seen).
-func (s *Statsd) badLine() {
+// badLine counts a sample statsd refuses (bad_lines_seen), and why.
+func (s *Statsd) badLine(r line.Reason) {
 	*s.bad++
 	s.badLines++
+	s.badBy[r]++
 }
 
 // admit reports whether a new key may be added: not beyond MaxKeys (a
@@ -92,9 +109,47 @@ func (s *Statsd) admit() bool {
 }
 
 type timerState struct {
-	vals  []float64 // samples since the last flush
+	vals  []float64 // samples since the last flush (a reservoir once over max_timer_samples)
 	spare []float64 // the previous flush's samples, reused next time
 	count float64   // Σ 1/rate
+	over  overflow  // every sample's statistics, once vals is a reservoir
+}
+
+// overflow holds a timer's exact statistics over all its samples of the
+// interval, kept once they outnumber max_timer_samples.
+type overflow struct {
+	seen       int64 // samples of the interval; 0 while vals holds them all
+	sum, sumSq float64
+	lo, hi     float64
+}
+
+// addTimer adds v to t, keeping at most max samples (0: all): beyond it,
+// Algorithm R's uniform reservoir, and exact statistics in t.over.
+func (s *Statsd) addTimer(t *timerState, v float64) {
+	bound := s.cfg.MaxTimerSamples
+	if bound == 0 || len(t.vals) < bound && t.over.seen == 0 {
+		t.vals = append(t.vals, v)
+		s.samplesHeld++
+		return
+	}
+	o := &t.over
+	if o.seen == 0 { // the first sample beyond the bound
+		o.seen = int64(len(t.vals))
+		o.lo, o.hi = math.Inf(1), math.Inf(-1)
+		for _, x := range t.vals {
+			o.sum += x
+			o.sumSq += x * x
+			o.lo, o.hi = min(o.lo, x), max(o.hi, x)
+		}
+	}
+	o.seen++
+	o.sum += v
+	o.sumSq += v * v
+	o.lo, o.hi = min(o.lo, v), max(o.hi, v)
+	if j := s.rng.Int64N(o.seen); j < int64(len(t.vals)) {
+		t.vals[j] = v
+	}
+	s.samplesShed++
 }
 
 type gaugeState struct {
@@ -116,6 +171,7 @@ func NewStatsd(cfg StatsdConfig) *Statsd {
 		cfg:      cfg,
 		counters: make(map[string]*float64),
 		timers:   make(map[string]*timerState),
+		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		gauges:   make(map[string]*gaugeState),
 		sets:     make(map[string]map[string]struct{}),
 	}
@@ -249,7 +305,7 @@ func (s *Statsd) line1(seg []byte) {
 	c := bytes.IndexByte(body, ':')
 	if c < 0 {
 		// the single sample "1" has no type
-		s.badLine()
+		s.badLine(line.BadFields)
 		return
 	}
 	key := s.key(body[:c], tags)
@@ -382,17 +438,17 @@ func (s *Statsd) sample(key, smp []byte) {
 	}
 	// lib/helpers.js is_valid_packet, on the raw type
 	if !has1 {
-		s.badLine()
+		s.badLine(line.BadType)
 		return
 	}
 	rate := 1.0
 	if has2 {
 		if len(f2) < 2 || f2[0] != '@' || f2[1] == '-' {
-			s.badLine()
+			s.badLine(line.BadRate)
 			return
 		}
 		if _, ok := jsNumber(f2[1:]); !ok {
-			s.badLine()
+			s.badLine(line.BadRate)
 			return
 		}
 		// Number(fields[2].match(/^@([\d\.]+)/)[1]); no match crashes statsd
@@ -401,7 +457,7 @@ func (s *Statsd) sample(key, smp []byte) {
 			j++
 		}
 		if j == 1 {
-			s.badLine()
+			s.badLine(line.BadRate)
 			return
 		}
 		rate, _ = jsNumber(f2[1:j])
@@ -412,13 +468,13 @@ func (s *Statsd) sample(key, smp []byte) {
 	case "ms":
 		var ok bool
 		if v, ok = jsNumber(f0); !ok || len(f0) == 0 || !(v >= 0) {
-			s.badLine()
+			s.badLine(line.BadValue)
 			return
 		}
 	default:
 		var ok bool
 		if v, ok = jsNumber(f0); !ok || len(f0) == 0 {
-			s.badLine()
+			s.badLine(line.BadValue)
 			return
 		}
 	}
@@ -432,7 +488,7 @@ func (s *Statsd) sample(key, smp []byte) {
 			t = &timerState{}
 			s.timers[string(key)] = t
 		}
-		t.vals = append(t.vals, v)
+		s.addTimer(t, v)
 		t.count += 1 / rate
 	case "g":
 		g := s.gauges[string(key)]

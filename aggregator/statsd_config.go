@@ -58,6 +58,13 @@ type StatsdConfig struct {
 	// such bound); a sample for a new key beyond it is dropped and counted
 	// (Stats().KeysDropped). 0: no bound.
 	MaxKeys int `toml:"max_keys"`
+	// MaxTimerSamples bounds the samples a timer keeps per flush interval
+	// (statsd keeps all). Beyond it the timer keeps a uniform random
+	// sample of that size (reservoir sampling) for its percentiles, median
+	// and histogram, and exact count, sum, sum_squares, mean, upper, lower
+	// and std over every sample; a percentile's count, sum and sum_squares
+	// are then scaled from the sample. 0: no bound.
+	MaxTimerSamples int `toml:"max_timer_samples"`
 	// Histogram: the first entry whose Metric is a substring of a timer's key
 	// gives that timer's histogram bins.
 	Histogram []HistogramConfig `toml:"histogram"`
@@ -107,6 +114,9 @@ func (c *StatsdConfig) Validate() error {
 		if math.IsNaN(p) || math.IsInf(p, 0) {
 			return fmt.Errorf("percent_threshold %v: values must be finite numbers", c.PercentThreshold)
 		}
+	}
+	if c.MaxTimerSamples < 0 {
+		return fmt.Errorf("max_timer_samples %d: must not be negative", c.MaxTimerSamples)
 	}
 	if c.GaugesMaxTTL < 1 {
 		return fmt.Errorf("gauges_max_ttl %d: must be at least 1 (flushes)", c.GaugesMaxTTL)

@@ -26,6 +26,7 @@ type timerSnap struct {
 	key   string
 	vals  []float64
 	count float64
+	over  overflow // seen > 0: vals is a reservoir of seen samples
 }
 
 // histEntry is one histogram setting with its bin names worked out.
@@ -160,13 +161,15 @@ func (s *Statsd) take(sn *snapshot, ts int64) {
 			*p = 0
 		}
 	}
+	s.samplesHeld = 0 // every sample leaves with the snapshot
 	for k, t := range s.timers {
-		sn.timers = append(sn.timers, timerSnap{k, t.vals, t.count})
+		sn.timers = append(sn.timers, timerSnap{k, t.vals, t.count, t.over})
 		if s.delTimers {
 			delete(s.timers, k)
 		} else {
 			t.vals, t.spare = t.spare[:0], t.vals
 			t.count = 0
+			t.over = overflow{}
 		}
 	}
 	for k, g := range s.gauges {
@@ -254,6 +257,11 @@ func (s *Statsd) timer(sn *snapshot, t *timerSnap, name *[]byte, out func([]byte
 			}
 			mean = sum / float64(num)
 		}
+		if o := t.over; o.seen > 0 && n > 1 { // scale the sample's share to every sample
+			scale := float64(o.seen) / float64(n)
+			num = int(jsRound(math.Abs(p.pct) / 100 * float64(o.seen)))
+			sum, sumSq = sum*scale, sumSq*scale
+		}
 		if p.kCount {
 			tm(p.count, float64(num))
 		}
@@ -280,6 +288,12 @@ func (s *Statsd) timer(sn *snapshot, t *timerSnap, name *[]byte, out func([]byte
 	for _, v := range vals {
 		diffs += float64((v - mean) * (v - mean))
 	}
+	std := math.Sqrt(diffs / float64(n))
+	if o := t.over; o.seen > 0 { // exact, over every sample
+		sum, sumSq, lo, hi = o.sum, o.sumSq, o.lo, o.hi
+		mean = sum / float64(o.seen)
+		std = math.Sqrt(max(0, sumSq/float64(o.seen)-mean*mean))
+	}
 	mid := n / 2
 	median := vals[mid]
 	if n%2 == 0 {
@@ -289,7 +303,7 @@ func (s *Statsd) timer(sn *snapshot, t *timerSnap, name *[]byte, out func([]byte
 		name string
 		v    float64
 	}{
-		{"std", math.Sqrt(diffs / float64(n))}, {"upper", hi}, {"lower", lo}, {"count", t.count},
+		{"std", std}, {"upper", hi}, {"lower", lo}, {"count", t.count},
 		{"count_ps", t.count / s.flushSeconds}, {"sum", sum}, {"sum_squares", sumSq},
 		{"mean", mean}, {"median", median},
 	} {
@@ -311,8 +325,12 @@ func (s *Statsd) timer(sn *snapshot, t *timerSnap, name *[]byte, out func([]byte
 				freq++
 			}
 			if h.last[b] {
+				v := float64(freq)
+				if o := t.over; o.seen > 0 {
+					v = jsRound(v * float64(o.seen) / float64(n))
+				}
 				*name = s.format((*name)[:0], s.timerNS, t.key, "histogram", h.names[b])
-				out(*name, float64(freq))
+				out(*name, v)
 			}
 		}
 		break

@@ -5,6 +5,7 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxGlobVariants bounds what "{a,b}" alternatives may expand to.
@@ -73,7 +74,10 @@ func (g *Glob) Literal() bool {
 	return true
 }
 
-// Paths are the pattern's variants when Literal: the paths it names.
+// Paths are the pattern's variants, its {...} alternatives expanded: when
+// Literal, the paths it names; otherwise patterns whose dot-separated
+// segments match path segments by MatchSegment (a store with a tree of
+// path segments walks it with them).
 func (g *Glob) Paths() []string {
 	out := make([]string, 0, len(g.variants))
 	for _, v := range g.variants {
@@ -153,7 +157,8 @@ func matchSegments(pat, segs []string) bool {
 }
 
 // MatchSegment matches one segment (no dots) against one fnmatch pattern
-// segment: "*", "?", "[...]" and literal characters.
+// segment: "*", "?", "[...]" and literal characters. "?" and a class match
+// one character (a UTF-8 sequence), not one byte.
 func MatchSegment(pat, s string) bool {
 	// Iterative with one backtrack point for the last '*' (as fnmatch).
 	px, sx := 0, 0
@@ -166,14 +171,16 @@ func MatchSegment(pat, s string) bool {
 				px++
 				continue
 			case '?':
+				_, w := utf8.DecodeRuneInString(s[sx:])
 				px++
-				sx++
+				sx += w
 				continue
 			case '[':
-				if ok, n := matchClass(pat[px:], s[sx]); n > 0 {
+				r, w := utf8.DecodeRuneInString(s[sx:])
+				if ok, n := matchClass(pat[px:], r); n > 0 {
 					if ok {
 						px += n
-						sx++
+						sx += w
 						continue
 					}
 				} else if s[sx] == '[' { // an unclosed '[' is literal
@@ -192,7 +199,8 @@ func MatchSegment(pat, s string) bool {
 		if starP < 0 {
 			return false
 		}
-		starS++
+		_, w := utf8.DecodeRuneInString(s[starS:])
+		starS += w
 		px, sx = starP+1, starS
 	}
 	for px < len(pat) && pat[px] == '*' {
@@ -202,8 +210,8 @@ func MatchSegment(pat, s string) bool {
 }
 
 // matchClass matches c against the class at the start of pat ("[...]");
-// n is the class's length, 0 when pat holds no closing ']'.
-func matchClass(pat string, c byte) (ok bool, n int) {
+// n is the class's length in bytes, 0 when pat holds no closing ']'.
+func matchClass(pat string, c rune) (ok bool, n int) {
 	i := 1
 	neg := false
 	if i < len(pat) && (pat[i] == '!' || pat[i] == '^') {
@@ -211,17 +219,19 @@ func matchClass(pat string, c byte) (ok bool, n int) {
 		i++
 	}
 	first := true
-	for ; i < len(pat); i++ {
+	for i < len(pat) {
 		if pat[i] == ']' && !first {
 			return ok != neg, i + 1
 		}
 		first = false
-		lo := pat[i]
-		if i+2 < len(pat) && pat[i+1] == '-' && pat[i+2] != ']' {
-			if lo <= c && c <= pat[i+2] {
+		lo, w := utf8.DecodeRuneInString(pat[i:])
+		i += w
+		if i+1 < len(pat) && pat[i] == '-' && pat[i+1] != ']' {
+			hi, w2 := utf8.DecodeRuneInString(pat[i+1:])
+			if lo <= c && c <= hi {
 				ok = true
 			}
-			i += 2
+			i += 1 + w2
 			continue
 		}
 		if lo == c {

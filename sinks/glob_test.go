@@ -30,6 +30,10 @@ func TestGlobMatch(t *testing.T) {
 		{"a.{b,c{1,2}}", "a.c2", true},
 		{"a.[x", "a.[x", true}, // an unclosed class is literal
 		{"*", "a", true},
+		{"a.caf?", "a.café", true}, // one character, two bytes
+		{"a.caf[é]", "a.café", true},
+		{"a.caf[a-f]", "a.café", false},
+		{"a.*é", "a.xé", true},
 		{"*", "a.b", false},
 	}
 	for _, c := range cases {
