@@ -9,8 +9,9 @@ if [ "$(id -u)" = 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	# zookeeper: the server jars the tests start; python3-kazoo: the
-	# Twitter-style serverset tool in ../shared/zk used by interop tests.
-	apt-get install -y -qq --no-install-recommends zookeeper python3-kazoo >/dev/null
+	# Twitter-style serverset tool in ../shared/zk used by interop tests;
+	# mariadb-server: the MySQL sink's tests start their own server.
+	apt-get install -y -qq --no-install-recommends zookeeper python3-kazoo mariadb-server >/dev/null
 else
 	echo "test.sh: not root, skipping apt-get (ZooKeeper tests skip locally if it is missing)" >&2
 fi
