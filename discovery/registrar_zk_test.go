@@ -2,13 +2,17 @@ package discovery
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-zookeeper/zk"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"ringrelay/internal/zktest"
 )
@@ -119,4 +123,127 @@ func testRegistrarCorners(t *testing.T, zks *zktest.Server, admin *zk.Conn) {
 		p2 := watchPool(t, zkc, ss, PoolConfig{})
 		p2.waitFor(t, "one member", func(s Snapshot) bool { return len(s.Members) == 1 })
 	})
+
+	t.Run("drain marker: re-registered STOPPING, the relay drops it; undrain: back", func(t *testing.T) {
+		const ss = "/discovery/test/drain"
+		backend, port := liveBackend(t)
+		check, _ := ParseCheck("tcp://" + backend)
+		p := watchPool(t, zkConfig(zks.Addr()), ss, PoolConfig{Debounce: dur(20 * time.Millisecond)})
+		rr := startRegistrar(t, registrarConfig(zks.Addr(), ss, port, check))
+		alive := rr.waitNode(t, "registered", func(s RegistrarStatus) bool { return s.Node != "" })
+		want := fmt.Sprintf("zookeeper:127.0.0.1:%d", port)
+		p.waitMembers(t, want)
+
+		e := Endpoint{Host: "127.0.0.1", Port: port}
+		if created, err := Drain(admin, ss, e, "test drain"); err != nil || !created {
+			t.Fatalf("Drain = %v, %v; want created", created, err)
+		}
+		drained := rr.waitNode(t, "re-registered drained", func(s RegistrarStatus) bool {
+			return s.Drained && s.Node != "" && s.Node != alive.Node
+		})
+		data, _, err := admin.Get(drained.Node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantData := memberJSONStatus("127.0.0.1", port, StatusDrained); string(data) != wantData {
+			t.Errorf("drained member data %s, want %s", data, wantData)
+		}
+		pm, err := ParseMember(path.Base(drained.Node), data)
+		if _, skip := (PoolConfig{}).Select(pm); err != nil || skip != SkipNotAlive {
+			t.Errorf("drained member: ParseMember err %v, Select skip %q; want parsed and skipped as %q", err, skip, SkipNotAlive)
+		}
+		p.waitMembers(t, "") // the relay's watcher takes only ALIVE members
+		if nodes := memberNodes(t, admin, ss); len(nodes) != 1 || nodes[path.Base(drained.Node)] == 0 {
+			t.Errorf("members while drained %v; want only %s", nodes, drained.Node)
+		}
+		rr.waitChecks(t, 3) // checks go on while drained: still one member
+		if nodes := memberNodes(t, admin, ss); len(nodes) != 1 {
+			t.Errorf("members after more checks while drained %v; want one", nodes)
+		}
+
+		if existed, err := Undrain(admin, ss, e); err != nil || !existed {
+			t.Fatalf("Undrain = %v, %v; want existed", existed, err)
+		}
+		back := rr.waitNode(t, "re-registered ALIVE", func(s RegistrarStatus) bool {
+			return !s.Drained && s.Node != "" && s.Node != drained.Node
+		})
+		p.waitMembers(t, want)
+		if nodes := memberNodes(t, admin, ss); len(nodes) != 1 || nodes[path.Base(back.Node)] == 0 {
+			t.Errorf("members after undrain %v; want only %s", nodes, back.Node)
+		}
+		if got := testutil.ToFloat64(rr.r.met.drained); got != 0 {
+			t.Errorf("drained gauge %v after undrain, want 0", got)
+		}
+		if existed, err := Undrain(admin, ss, e); err != nil || existed {
+			t.Errorf("second Undrain = %v, %v; want not existed, no error", existed, err)
+		}
+	})
+
+	t.Run("drained before the registrar starts: never announced ALIVE", func(t *testing.T) {
+		const ss = "/discovery/test/drain-at-start"
+		backend, port := liveBackend(t)
+		check, _ := ParseCheck("tcp://" + backend)
+		if _, err := Drain(admin, ss, Endpoint{Host: "127.0.0.1", Port: port}, "before start"); err != nil {
+			t.Fatal(err)
+		}
+		rr := startRegistrar(t, registrarConfig(zks.Addr(), ss, port, check))
+		st := rr.waitNode(t, "registered", func(s RegistrarStatus) bool { return s.Node != "" })
+		data, _, err := admin.Get(st.Node)
+		if err != nil || string(data) != string(rr.r.DrainedData()) || !st.Drained {
+			t.Errorf("first member %s (drained %v, err %v); want %s", data, st.Drained, err, rr.r.DrainedData())
+		}
+		if n := testutil.ToFloat64(rr.r.met.registrations); n != 1 {
+			t.Errorf("%v registrations; want 1 (no ALIVE member first)", n)
+		}
+	})
+
+	t.Run("maintenance file drains while present", func(t *testing.T) {
+		const ss = "/discovery/test/maintenance"
+		backend, port := liveBackend(t)
+		check, _ := ParseCheck("tcp://" + backend)
+		cfg := registrarConfig(zks.Addr(), ss, port, check)
+		cfg.MaintenanceFile = filepath.Join(t.TempDir(), "maintenance")
+		rr := startRegistrar(t, cfg)
+		alive := rr.waitNode(t, "registered ALIVE", func(s RegistrarStatus) bool { return s.Node != "" && !s.Drained })
+		if err := os.WriteFile(cfg.MaintenanceFile, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		drained := rr.waitNode(t, "drained", func(s RegistrarStatus) bool { return s.Drained && s.Node != "" && s.Node != alive.Node })
+		if data, _, err := admin.Get(drained.Node); err != nil || string(data) != memberJSONStatus("127.0.0.1", port, StatusDrained) {
+			t.Errorf("member while the maintenance file exists: %s, %v; want status %s", data, err, StatusDrained)
+		}
+		if err := os.Remove(cfg.MaintenanceFile); err != nil {
+			t.Fatal(err)
+		}
+		back := rr.waitNode(t, "undrained", func(s RegistrarStatus) bool { return !s.Drained && s.Node != "" && s.Node != drained.Node })
+		if data, _, err := admin.Get(back.Node); err != nil || string(data) != memberJSON("127.0.0.1", port, "") {
+			t.Errorf("member after the maintenance file went: %s, %v; want ALIVE", data, err)
+		}
+		if nodes := memberNodes(t, admin, ss); len(nodes) != 1 {
+			t.Errorf("members %v; want exactly one", nodes)
+		}
+	})
+
+	t.Run("unhealthy while drained: no member", func(t *testing.T) {
+		const ss = "/discovery/test/drain-unhealthy"
+		check := newScriptedCheck()
+		cfg := registrarConfig(zks.Addr(), ss, 7200, check)
+		if _, err := Drain(admin, ss, Endpoint{Host: "127.0.0.1", Port: 7200}, "x"); err != nil {
+			t.Fatal(err)
+		}
+		rr := startRegistrar(t, cfg)
+		t.Cleanup(func() { close(check.results) }) // before rr.stop: the check returns
+		<-check.entered
+		check.step(true)
+		st := rr.waitNode(t, "registered drained", func(s RegistrarStatus) bool { return s.Node != "" && s.Drained })
+		check.step(false)
+		rr.waitNode(t, "deregistered", func(s RegistrarStatus) bool { return s.Node == "" })
+		if nodes := memberNodes(t, admin, ss); len(nodes) != 0 {
+			t.Errorf("members %v after the check failed while drained (was %s); want none", nodes, st.Node)
+		}
+	})
+}
+
+func memberJSONStatus(host string, port int, status string) string {
+	return fmt.Sprintf(`{"serviceEndpoint":{"host":%q,"port":%d},"additionalEndpoints":{},"status":%q}`, host, port, status)
 }

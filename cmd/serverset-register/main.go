@@ -5,7 +5,13 @@
 //	serverset-register -zk HOST:PORT[,...] -path /discovery/ENV/SERVICE -host H -port P \
 //	    [-additional name=host:port ...] [-shard N] [-metadata k=v ...] \
 //	    -check tcp://H:P|udp://H:P|http://H:P/health|exec:CMD \
-//	    [-interval 1s] [-timeout 500ms] [-rise 2] [-fall 3] [-metrics 127.0.0.1:PORT]
+//	    [-interval 1s] [-timeout 500ms] [-rise 2] [-fall 3] [-metrics 127.0.0.1:PORT] \
+//	    [-maintenance-file PATH] [-log-format json|text] [-log-level info]
+//
+// exec: checks run as /bin/sh -c CMD. The member is drained (announced
+// STOPPING, so readers take it out of their rings, while the backend keeps
+// running) while `serverset drain` has left a drain marker for HOST:PORT
+// or while the maintenance file exists; see docs/draining.md.
 //
 // The logic lives in package discovery (Registrar, ParseCheck, Health).
 package main
@@ -65,68 +71,62 @@ func run(ctx context.Context, args []string, stderr io.Writer, started func(*dis
 		host        = fs.String("host", "", "announced host (required)")
 		port        = fs.Int("port", 0, "announced port (required)")
 		shard       = fs.Int("shard", -1, "announced shard (omitted when negative)")
-		check       = fs.String("check", "", "health check: tcp://H:P, udp://H:P, http://H:P/PATH or exec:CMD (required)")
-		interval    = fs.Duration("interval", time.Second, "time between checks")
+		check       = fs.String("check", "", "health check (required): tcp://H:P (connect), udp://H:P (fails on ICMP refusal), http://H:P/PATH (2xx/3xx) or exec:CMD (run as "+execShell+" CMD, exit 0 passes)")
+		interval    = fs.Duration("interval", time.Second, "time between checks (the maintenance file is polled as often)")
 		timeout     = fs.Duration("timeout", 0, "check timeout, below -interval (default min(500ms, interval/2))")
-		rise        = fs.Int("rise", 2, "passes in a row to register")
-		fall        = fs.Int("fall", 3, "failures in a row to deregister")
+		rise        = fs.Int("rise", 2, "passes in a row to register (at least 1)")
+		fall        = fs.Int("fall", 3, "failures in a row to deregister (at least 1)")
 		sessionTO   = fs.Duration("session-timeout", 10*time.Second, "ZooKeeper session timeout")
 		auth        = fs.String("auth", "", "digest credentials user:password; the member is then writable only by them, readable by all (env ZK_AUTH also works)")
+		maintenance = fs.String("maintenance-file", "", "drain the member while this file exists (announced "+discovery.StatusDrained+": out of every ring, backend still checked)")
 		metricsAddr = fs.String("metrics", "", "serve Prometheus /metrics on this address")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
+		logFormat   = fs.String("log-format", "json", "json or text")
 		additional  listFlag
 		metadata    listFlag
 	)
 	fs.Var(&additional, "additional", "additional endpoint name=host:port (repeatable)")
 	fs.Var(&metadata, "metadata", "metadata key=value (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: serverset-register -zk HOST:PORT[,...] -path PATH -host H -port P -check SPEC [flags]
+
+Keeps one Finagle serverset member for HOST:PORT under PATH while the check
+passes -rise times in a row; deletes it after -fall failures and on SIGTERM.
+exec: checks run as %s CMD. While a drain marker (serverset drain) or the
+-maintenance-file exists, the member is announced %s instead of ALIVE.
+
+Flags:
+`, execShell, discovery.StatusDrained)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	member := discovery.MemberData{
-		ServiceEndpoint:     discovery.Endpoint{Host: *host, Port: *port},
-		AdditionalEndpoints: map[string]discovery.Endpoint{},
+	if err := checkRequired(fs); err != nil {
+		return err
 	}
-	if *shard > math.MaxInt32 {
-		// int32 would wrap it, possibly onto another backend's shard.
-		return fmt.Errorf("failed to parse -shard %d: want 0..%d (a 32-bit shard)", *shard, math.MaxInt32)
+	if err := checkCounts(*rise, *fall); err != nil {
+		return err
 	}
-	if *shard >= 0 {
-		s := int32(*shard)
-		member.Shard = &s
-	}
-	for _, a := range additional {
-		name, hp, ok := strings.Cut(a, "=")
-		h, p, err := net.SplitHostPort(hp)
-		pn, perr := strconv.Atoi(p)
-		if !ok || name == "" || err != nil || perr != nil {
-			return fmt.Errorf("failed to parse -additional %q: want name=host:port", a)
-		}
-		member.AdditionalEndpoints[name] = discovery.Endpoint{Host: h, Port: pn}
-	}
-	for _, kv := range metadata {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return fmt.Errorf("failed to parse -metadata %q: want key=value", kv)
-		}
-		if member.Metadata == nil {
-			member.Metadata = map[string]string{}
-		}
-		member.Metadata[k] = v
+	member, err := buildMember(*host, *port, *shard, additional, metadata)
+	if err != nil {
+		return err
 	}
 	checker, err := discovery.ParseCheck(*check)
 	if err != nil {
 		return err
 	}
-	var level zapcore.Level
-	if err := level.Set(*logLevel); err != nil {
-		return fmt.Errorf("failed to parse -log-level %q: %w", *logLevel, err)
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
 	}
-	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
-		zapcore.Lock(zapcore.AddSync(stderr)), level))
 	defer func() { _ = logger.Sync() }()
+	if strings.HasPrefix(*check, "exec:") {
+		logger.Info("exec check runs under "+execShell, zap.String("shell", execShell), zap.String("check", *check))
+	}
 
 	zkc := discovery.DefaultZooKeeperConfig()
 	for _, s := range strings.Split(*zkServers, ",") {
@@ -151,7 +151,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, started func(*dis
 		Rise:      *rise,
 		Fall:      *fall,
 		Logger:    logger,
-		Metrics:   discovery.NewRegistrarMetrics(reg),
+
+		MaintenanceFile: *maintenance,
+		Metrics:         discovery.NewRegistrarMetrics(reg),
 	})
 	if err != nil {
 		return err
@@ -185,4 +187,100 @@ func run(ctx context.Context, args []string, stderr io.Writer, started func(*dis
 		}
 	}
 	return runErr
+}
+
+// checkCounts refuses rise and fall counts below 1: 0 would silently mean
+// the default in discovery, and no operator asks for that by writing 0.
+func checkCounts(rise, fall int) error {
+	var errs []error
+	if rise < 1 {
+		errs = append(errs, fmt.Errorf("-rise %d: want at least 1 (passes in a row that register the member)", rise))
+	}
+	if fall < 1 {
+		errs = append(errs, fmt.Errorf("-fall %d: want at least 1 (failures in a row that deregister it)", fall))
+	}
+	return errors.Join(errs...)
+}
+
+// buildMember is the member the flags describe.
+func buildMember(host string, port, shard int, additional, metadata []string) (discovery.MemberData, error) {
+	member := discovery.MemberData{
+		ServiceEndpoint:     discovery.Endpoint{Host: host, Port: port},
+		AdditionalEndpoints: map[string]discovery.Endpoint{},
+	}
+	if shard > math.MaxInt32 {
+		// int32 would wrap it, possibly onto another backend's shard.
+		return member, fmt.Errorf("failed to parse -shard %d: want 0..%d (a 32-bit shard)", shard, math.MaxInt32)
+	}
+	if shard >= 0 {
+		s := int32(shard)
+		member.Shard = &s
+	}
+	for _, a := range additional {
+		name, hp, ok := strings.Cut(a, "=")
+		h, p, err := net.SplitHostPort(hp)
+		pn, perr := strconv.Atoi(p)
+		if !ok || name == "" || err != nil || perr != nil {
+			return member, fmt.Errorf("failed to parse -additional %q: want name=host:port", a)
+		}
+		member.AdditionalEndpoints[name] = discovery.Endpoint{Host: h, Port: pn}
+	}
+	for _, kv := range metadata {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return member, fmt.Errorf("failed to parse -metadata %q: want key=value", kv)
+		}
+		if member.Metadata == nil {
+			member.Metadata = map[string]string{}
+		}
+		member.Metadata[k] = v
+	}
+	return member, nil
+}
+
+// execShell is what exec: checks run under (discovery's execCheck).
+const execShell = "/bin/sh -c"
+
+// required are the flags without which nothing can be registered.
+var required = []string{"zk", "path", "host", "port", "check"}
+
+// checkRequired names every required flag that was not given, at once.
+func checkRequired(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var missing []string
+	for _, name := range required {
+		if !set[name] {
+			missing = append(missing, "-"+name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing required flags: %s (see -help)", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// newLogger builds the process's one logger: JSON lines or zap's console
+// text, on w.
+func newLogger(w io.Writer, level, format string) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.Set(level); err != nil {
+		return nil, fmt.Errorf("failed to parse -log-level %q: want debug, info, warn or error", level)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = func(t time.Time, pae zapcore.PrimitiveArrayEncoder) {
+		pae.AppendString(t.UTC().Format("2006-01-02T15:04:05.000Z"))
+	}
+	enc.EncodeDuration = zapcore.StringDurationEncoder
+	var encoder zapcore.Encoder
+	switch format {
+	case "json":
+		encoder = zapcore.NewJSONEncoder(enc)
+	case "text":
+		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		encoder = zapcore.NewConsoleEncoder(enc)
+	default:
+		return nil, fmt.Errorf("failed to parse -log-format %q: want json or text", format)
+	}
+	return zap.New(zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), lvl)), nil
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -192,23 +195,164 @@ func (s *syncBuffer) String() string {
 }
 
 func TestRunBadFlags(t *testing.T) {
-	for _, args := range [][]string{
-		{"-zk", "127.0.0.1:1", "-path", "/a", "-host", "h", "-port", "1", "-check", "ftp://x"},
-		{"-zk", "127.0.0.1:1", "-path", "a", "-host", "h", "-port", "1", "-check", "tcp://h:1"},
-		{"-zk", "127.0.0.1:1", "-path", "/a", "-host", "h", "-port", "0", "-check", "tcp://h:1"},
-		{"-zk", "127.0.0.1:1", "-path", "/a", "-host", "h", "-port", "1", "-check", "tcp://h:1", "-interval", "1s", "-timeout", "1s"},
-		{"-zk", "127.0.0.1:1", "-path", "/a", "-host", "h", "-port", "1", "-check", "tcp://h:1", "-additional", "x"},
-		{"-path", "/a", "-host", "h", "-port", "1", "-check", "tcp://h:1"},
-		{"-zk", "127.0.0.1:1", "-path", "/a", "-host", "h", "-port", "1", "-check", "tcp://h:1", "-shard", "4294967296"},
-		{"-zk", "127.0.0.1:1", "-path", "/a", "-host", "h", "-port", "1", "-check", "tcp://h:1", "-shard", "2147483648"},
+	ok := []string{"-zk", "127.0.0.1:1", "-path", "/a", "-host", "h", "-port", "1", "-check", "tcp://h:1"}
+	with := func(extra ...string) []string { return append(append([]string{}, ok...), extra...) }
+	for _, tc := range []struct {
+		args []string
+		want string // in the error
+	}{
+		{[]string{"-zk", "127.0.0.1:1", "-path", "/a", "-host", "h", "-port", "1", "-check", "ftp://x"}, `failed to parse check "ftp://x"`},
+		{[]string{"-zk", "127.0.0.1:1", "-path", "a", "-host", "h", "-port", "1", "-check", "tcp://h:1"}, `path "a"`},
+		{[]string{"-zk", "127.0.0.1:1", "-path", "/a", "-host", "h", "-port", "0", "-check", "tcp://h:1"}, "port 0"},
+		{with("-interval", "1s", "-timeout", "1s"), "below the interval"},
+		{with("-additional", "x"), `-additional "x"`},
+		{with("-shard", "4294967296"), "-shard 4294967296"},
+		{with("-shard", "2147483648"), "-shard 2147483648"},
+		{with("-rise", "0"), "-rise 0: want at least 1"},
+		{with("-fall", "0"), "-fall 0: want at least 1"},
+		{with("-rise", "-1", "-fall", "0"), "-rise -1: want at least 1 (passes in a row that register the member)\n-fall 0: want at least 1"},
+		{with("-log-format", "xml"), `-log-format "xml": want json or text`},
+		{with("-log-level", "loud"), `-log-level "loud"`},
+		{with("extra"), `unexpected arguments ["extra"]`},
+		{[]string{"-path", "/a", "-host", "h", "-port", "1", "-check", "tcp://h:1"}, "missing required flags: -zk (see -help)"},
+		{nil, "missing required flags: -zk, -path, -host, -port, -check"},
+		{[]string{"-zk", "127.0.0.1:1", "-port", "2003"}, "missing required flags: -path, -host, -check"},
 	} {
 		// Cancelled: if the flags were wrongly accepted, run returns nil at
 		// once instead of registering until the test times out.
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if err := run(ctx, args, io.Discard, nil); err == nil {
-			t.Errorf("run(%q) succeeded, want an error", args)
+		if err := run(ctx, tc.args, io.Discard, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("run(%q) = %v; want an error containing %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+func TestHelpNamesTheShell(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-help"}, &out, nil); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("run(-help) = %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"exec:CMD (run as /bin/sh -c CMD", "-maintenance-file", "-log-format", "STOPPING"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestDrainLogs runs the command with text logs: a drain marker and the
+// maintenance file each drain the member (announced STOPPING) and undrain
+// it, and the log says so, as it says every check transition and every
+// ZooKeeper connect.
+func TestDrainLogs(t *testing.T) {
+	zks := zktest.Start(t)
+	const ss, port = "/discovery/test/drain-cmd", 7401
+	dir := t.TempDir()
+	maintenance, healthy := filepath.Join(dir, "maintenance"), filepath.Join(dir, "healthy")
+	if err := os.WriteFile(healthy, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-zk", zks.Addr(), "-path", ss, "-host", "127.0.0.1", "-port", strconv.Itoa(port),
+			"-check", "exec:test -e '" + healthy + "'",
+			"-interval", "100ms", "-rise", "1", "-fall", "1", "-session-timeout", "2s",
+			"-maintenance-file", maintenance, "-log-format", "text"}, logs, nil)
+	}()
+	defer func() {
+		if t.Failed() {
+			t.Logf("serverset-register logs:\n%s", logs.String())
+		}
+	}()
+	admin := adminConn(t, zks.Addr())
+	status := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(waitLimit)
+		for {
+			members := waitMembers(t, admin, ss, 1)
+			data, _, err := admin.Get(ss + "/" + members[0])
+			if err == nil && strings.Contains(string(data), `"status":"`+want+`"`) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("member %s is %s (%v); want status %s", members[0], data, err, want)
+			}
+			time.Sleep(20 * time.Millisecond) // polling: an external view of ZooKeeper
+		}
+	}
+	status("ALIVE")
+	e := discovery.Endpoint{Host: "127.0.0.1", Port: port}
+	if _, err := discovery.Drain(admin, ss, e, "test"); err != nil {
+		t.Fatal(err)
+	}
+	status("STOPPING")
+	if _, err := discovery.Undrain(admin, ss, e); err != nil {
+		t.Fatal(err)
+	}
+	status("ALIVE")
+	if err := os.WriteFile(maintenance, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status("STOPPING")
+	if err := os.Remove(maintenance); err != nil {
+		t.Fatal(err)
+	}
+	status("ALIVE")
+	// A session expiry: the client is disconnected, told its session
+	// expired, and connects with a new one, which registers again.
+	members := waitMembers(t, admin, ss, 1)
+	_, stat, err := admin.Get(ss + "/" + members[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := zks.ExpireSession(stat.EphemeralOwner, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitLimit)
+	for {
+		members := waitMembers(t, admin, ss, 1)
+		_, st, err := admin.Get(ss + "/" + members[0])
+		if err == nil && st.EphemeralOwner != stat.EphemeralOwner {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no member of a new session within %v", waitLimit)
+		}
+		time.Sleep(20 * time.Millisecond) // polling: an external view of ZooKeeper
+	}
+	if err := os.Remove(healthy); err != nil { // the check fails: the member leaves
+		t.Fatal(err)
+	}
+	waitMembers(t, admin, ss, 0)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run = %v after cancel, want nil", err)
+	}
+	// Text lines: "TIME<TAB>LEVEL<TAB>LOGGER<TAB>MESSAGE<TAB>{fields}".
+	for _, want := range []string{
+		"INFO\texec check runs under /bin/sh -c",
+		"INFO\tregistrar\tfirst check passed",
+		"INFO\tregistrar\trise reached: backend healthy",
+		"INFO\tregistrar\tzookeeper connected",
+		"INFO\tregistrar\tzookeeper disconnected; the member stays until the session expires",
+		"INFO\tregistrar\tzookeeper session expired",
+		"INFO\tregistrar\tdrain marker present: draining the member",
+		"INFO\tregistrar\tdrain marker gone: undraining the member",
+		"INFO\tregistrar\tmaintenance file present: draining the member",
+		"INFO\tregistrar\tmaintenance file gone: undraining the member",
+		`"status": "STOPPING"`,
+		"INFO\tregistrar\tcheck failing",
+		"WARN\tregistrar\tfall reached: backend unhealthy",
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %q", want)
+		}
+	}
+	if strings.Contains(logs.String(), `{"level"`) {
+		t.Errorf("-log-format text wrote JSON lines")
 	}
 }
 
