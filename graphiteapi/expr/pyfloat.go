@@ -1,0 +1,71 @@
+package expr
+
+import (
+	"math"
+	"strconv"
+	"strings"
+)
+
+// The Python semantics graphite-web's results depend on: how it prints
+// numbers into series names, rounds, takes a modulo and slices a list.
+
+// pyFloatStr formats f as Python 3's str(float) does: the shortest repr,
+// always with a fraction or an exponent ("100.0", "1e+16", "inf").
+func pyFloatStr(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	case math.IsNaN(f):
+		return "nan"
+	}
+	abs := math.Abs(f)
+	if abs != 0 && (abs < 1e-4 || abs >= 1e16) {
+		return strconv.FormatFloat(f, 'e', -1, 64) // both write two exponent digits at least
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
+}
+
+// pyG formats f as Python's "%g" does (six significant digits).
+func pyG(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	case math.IsNaN(f):
+		return "nan"
+	}
+	return strconv.FormatFloat(f, 'g', 6, 64)
+}
+
+// round6 is Python's round(x, 6): correctly rounded, ties to even.
+func round6(x float64) float64 {
+	if isNull(x) || math.IsInf(x, 0) {
+		return x
+	}
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', 6, 64), 64)
+	return r
+}
+
+// pyMod is Python's %: the result has the sign of the divisor.
+func pyMod(a, b int64) int64 {
+	m := a % b
+	if m != 0 && (m < 0) != (b < 0) {
+		m += b
+	}
+	return m
+}
+
+// pySliceEnd is where Python's list[:n] ends for a list of length l.
+func pySliceEnd(n, l int) int {
+	if n < 0 {
+		return max(l+n, 0)
+	}
+	return min(n, l)
+}
