@@ -2,10 +2,13 @@ package discovery
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Source says where a member came from.
@@ -37,6 +40,36 @@ type Snapshot struct {
 	// SeedAt is MembershipConfig.SeedAt while the serverset part still
 	// comes from the seed (members with Source SourceCache), else zero.
 	SeedAt time.Time
+	// Reason says why there are no members ("" when there are): the
+	// serverset does not exist, is empty or has no usable member, every
+	// member was purged over HTTP, ...
+	Reason string
+}
+
+// OverlayEntry is one server of the HTTP overlay and when it was added or
+// purged.
+type OverlayEntry struct {
+	Server Server
+	At     time.Time
+}
+
+// Overlay is the HTTP add/purge overlay of a Membership: what an operator
+// changed by hand, re-applied after every rebuild until cleared.
+type Overlay struct {
+	// Added are the servers added over HTTP, in the order they were added.
+	Added []OverlayEntry
+	// Purged are the servers purged over HTTP, oldest purge first.
+	Purged []OverlayEntry
+}
+
+// SyncInfo is what a serverset sync saw besides its usable members, so that
+// an empty serverset can be explained.
+type SyncInfo struct {
+	// Missing: the serverset path does not exist.
+	Missing bool
+	// Skipped counts member znodes that were not usable (not ALIVE,
+	// another shard, bad data, ...).
+	Skipped int
 }
 
 // Servers returns the members' servers, in membership order.
@@ -76,6 +109,15 @@ type MembershipConfig struct {
 	PoolConfig
 	// Metrics, if set, receives members per source and rebuild counts.
 	Metrics *Metrics
+	// Logger, if set, receives the warnings of an emptying serverset (when
+	// EmptyHold starts holding it, and when the pool is emptied).
+	Logger *zap.Logger
+	// VirtualShards keeps a server that Static lists more than once as that
+	// many members, in config order: a statsrelay shard map, where entry i
+	// is shard i and a backend listed k times owns k shards. Without it a
+	// server is listed once, by its first entry. A purge removes every
+	// entry of the server.
+	VirtualShards bool
 }
 
 // Membership combines a pool's sources: static servers, the ZooKeeper
@@ -129,16 +171,22 @@ type Membership struct {
 	timerAt    time.Time
 	timerGen   uint64 // identifies the pending timer's callback
 	stopped    bool
-	added      []Server
-	purged     map[string]bool // by Server.ID()
+	added      []OverlayEntry
+	purged     map[string]OverlayEntry // by Server.ID()
+	lastInfo   SyncInfo                // of the latest sync
 	version    uint64
+	// logs are log calls made under mu, run by update after it unlocks.
+	logs []func()
 }
 
 // NewMembership returns a Membership on its seed, or on its static servers
 // when the seed is empty.
 func NewMembership(cfg MembershipConfig) *Membership {
-	m := &Membership{cfg: cfg, purged: map[string]bool{}, goneSince: map[string]time.Time{}, synced: make(chan struct{})}
+	m := &Membership{cfg: cfg, purged: map[string]OverlayEntry{}, goneSince: map[string]time.Time{}, synced: make(chan struct{})}
 	m.cfg.Static = slices.Clone(cfg.Static)
+	if m.cfg.Logger == nil {
+		m.cfg.Logger = zap.NewNop()
+	}
 	if len(cfg.Seed) > 0 {
 		m.zk, m.seeded = SortServers(cfg.Seed), true
 	}
@@ -180,9 +228,9 @@ func (m *Membership) snapshotLocked() Snapshot {
 		snap.SeedAt = m.cfg.SeedAt
 	}
 	seen := map[string]bool{}
-	add := func(s Server, src Source) {
+	add := func(s Server, src Source, repeat bool) {
 		id := s.ID()
-		if seen[id] || m.purged[id] {
+		if _, purged := m.purged[id]; (seen[id] && !repeat) || purged {
 			return
 		}
 		seen[id] = true
@@ -194,49 +242,134 @@ func (m *Membership) snapshotLocked() Snapshot {
 			src = SourceCache
 		}
 		for _, s := range m.zk {
-			add(s, src)
+			add(s, src, false)
 		}
 	} else {
 		for _, s := range m.cfg.Static {
-			add(s, SourceStatic)
+			add(s, SourceStatic, m.cfg.VirtualShards)
 		}
 	}
-	for _, s := range m.added {
-		add(s, SourceHTTP)
+	for _, e := range m.added {
+		add(e.Server, SourceHTTP, false)
+	}
+	if len(snap.Members) == 0 {
+		snap.Reason = m.emptyReasonLocked()
 	}
 	return snap
 }
 
-// Add puts s into the HTTP overlay (and takes it off the purge list). It
-// applies at once.
+// baseLocked is the membership before the HTTP overlay: the serverset part
+// once applied (or the seed), else the static servers.
+func (m *Membership) baseLocked() []Server {
+	if m.zk != nil {
+		return m.zk
+	}
+	return m.cfg.Static
+}
+
+// emptyReasonLocked says why the membership has no members.
+func (m *Membership) emptyReasonLocked() string {
+	switch {
+	case len(m.baseLocked()) > 0:
+		return "every member was purged over HTTP (DELETE /POOL/overlay undoes it)"
+	case m.zk != nil:
+		return m.serversetEmptyLocked()
+	case m.cfg.Serverset != "":
+		return fmt.Sprintf("no static servers, and serverset %q has not synced yet", m.cfg.Serverset)
+	}
+	return "no servers"
+}
+
+// serversetEmptyLocked says why the latest sync found no usable member.
+func (m *Membership) serversetEmptyLocked() string {
+	switch {
+	case m.lastInfo.Missing:
+		return fmt.Sprintf("serverset %q does not exist", m.cfg.Serverset)
+	case m.lastInfo.Skipped > 0:
+		return fmt.Sprintf("serverset %q has no usable member (%d skipped: not ALIVE, another shard, or bad data)", m.cfg.Serverset, m.lastInfo.Skipped)
+	}
+	return fmt.Sprintf("serverset %q has no members", m.cfg.Serverset)
+}
+
+// Add puts s into the HTTP overlay and takes it off the purge list. It
+// applies at once. Adding a purged server that its own source (static or
+// serverset) still lists only undoes the purge: it is not pinned in the
+// overlay, so it leaves when it leaves its source.
 func (m *Membership) Add(s Server) {
 	m.update(func() bool {
-		delete(m.purged, s.ID())
-		if !slices.ContainsFunc(m.added, func(a Server) bool { return a.ID() == s.ID() }) {
-			m.added = append(m.added, s)
+		id := s.ID()
+		_, wasPurged := m.purged[id]
+		delete(m.purged, id)
+		if wasPurged && slices.ContainsFunc(m.baseLocked(), func(b Server) bool { return b.ID() == id }) {
+			return true
+		}
+		if !slices.ContainsFunc(m.added, func(a OverlayEntry) bool { return a.Server.ID() == id }) {
+			m.added = append(m.added, OverlayEntry{Server: s, At: time.Now()})
 		}
 		return true
 	})
 }
 
 // Purge removes s from the membership whatever its source, until it is
-// added again over HTTP. It applies at once and survives serverset rebuilds.
+// added again over HTTP or the overlay is cleared. It applies at once and
+// survives serverset rebuilds.
 func (m *Membership) Purge(s Server) {
 	m.update(func() bool {
-		m.purged[s.ID()] = true
-		m.added = slices.DeleteFunc(m.added, func(a Server) bool { return a.ID() == s.ID() })
+		m.purged[s.ID()] = OverlayEntry{Server: s, At: time.Now()}
+		m.added = slices.DeleteFunc(m.added, func(a OverlayEntry) bool { return a.Server.ID() == s.ID() })
 		return true
 	})
+}
+
+// Overlay returns the HTTP overlay: what was added and purged, and when.
+func (m *Membership) Overlay() Overlay {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.overlayLocked()
+}
+
+func (m *Membership) overlayLocked() Overlay {
+	o := Overlay{Added: slices.Clone(m.added)}
+	for _, e := range m.purged {
+		o.Purged = append(o.Purged, e)
+	}
+	slices.SortFunc(o.Purged, func(a, b OverlayEntry) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Server.ID(), b.Server.ID())
+	})
+	return o
+}
+
+// ClearOverlay drops every HTTP addition and purge, so the membership is
+// its static servers or serverset again, and returns what it dropped. It
+// applies at once.
+func (m *Membership) ClearOverlay() Overlay {
+	var dropped Overlay
+	m.update(func() bool {
+		dropped = m.overlayLocked()
+		m.added = nil
+		clear(m.purged)
+		return len(dropped.Added)+len(dropped.Purged) > 0
+	})
+	return dropped
 }
 
 // SetZooKeeper records the serverset's members after a successful sync at
 // time at; the policy decides when they are applied. Servers are sorted
 // (see Membership) and deduplicated by ID. It closes Synced's channel.
 func (m *Membership) SetZooKeeper(servers []Server, at time.Time) {
+	m.SyncZooKeeper(servers, at, SyncInfo{})
+}
+
+// SyncZooKeeper is SetZooKeeper with what the sync saw besides its usable
+// members, which explains an empty serverset in logs and Snapshot.Reason.
+func (m *Membership) SyncZooKeeper(servers []Server, at time.Time, info SyncInfo) {
 	defer m.once.Do(func() { close(m.synced) })
 	desired := SortServers(servers)
 	m.update(func() bool {
-		m.lastSync = at
+		m.lastSync, m.lastInfo = at, info
 		if m.stopped {
 			return false
 		}
@@ -249,6 +382,7 @@ func (m *Membership) SetZooKeeper(servers []Server, at time.Time) {
 		if len(desired) == 0 {
 			if m.emptySince.IsZero() {
 				m.emptySince = now
+				m.logHoldLocked()
 			}
 		} else {
 			m.emptySince = time.Time{}
@@ -347,7 +481,9 @@ func (m *Membership) evaluateLocked(now time.Time) bool {
 	// A leaver whose address or instance a current member has is not kept
 	// in limbo: it re-registered (the watcher's rule: the newest
 	// registration of an address or instance wins), and keeping both would
-	// put one backend on the ring twice.
+	// put one backend on the ring twice. With instance_from = "shard" the
+	// shard alone is the identity (one address may own several shards), so
+	// only a member with the leaver's shard replaces it.
 	type addr struct {
 		host string
 		port int
@@ -367,7 +503,7 @@ func (m *Membership) evaluateLocked(now time.Time) bool {
 		if in[s.ID()] {
 			continue
 		}
-		replaced := addrs[addr{s.Host, s.Port}] || (s.Instance != "" && instances[s.Instance])
+		replaced := (m.cfg.InstanceFrom != "shard" && addrs[addr{s.Host, s.Port}]) || (s.Instance != "" && instances[s.Instance])
 		since, ok := m.goneSince[s.ID()]
 		if ok && !replaced && m.cfg.RemoveDelay.Duration > 0 && now.Sub(since) < m.cfg.RemoveDelay.Duration {
 			nz = append(nz, s) // in limbo
@@ -396,8 +532,37 @@ func (m *Membership) evaluateLocked(now time.Time) bool {
 	if m.zk != nil && !m.seeded && sameServers(nz, m.zk) {
 		return false
 	}
+	if len(nz) == 0 && len(current) > 0 {
+		m.logEmptiedLocked(len(current))
+	}
 	m.zk, m.seeded = nz, false
 	return true
+}
+
+// logHoldLocked warns, when a sync first finds the serverset empty, that
+// EmptyHold keeps the current members for now (nothing to hold: no log).
+func (m *Membership) logHoldLocked() {
+	current := m.baseLocked()
+	if len(current) == 0 || m.cfg.EmptyHold.Duration <= 0 {
+		return
+	}
+	why, hold, n := m.serversetEmptyLocked(), m.cfg.EmptyHold.Duration, len(current)
+	m.logs = append(m.logs, func() {
+		m.cfg.Logger.Warn("serverset is empty; keeping the current members while empty_hold lasts",
+			zap.String("serverset", m.cfg.Serverset), zap.String("reason", why),
+			zap.Duration("empty_hold", hold), zap.Int("members", n))
+	})
+}
+
+// logEmptiedLocked reports, as an error, an empty serverset applied to the
+// ring: the pool loses its n serverset (or static) members.
+func (m *Membership) logEmptiedLocked(n int) {
+	why, hold := m.serversetEmptyLocked(), m.cfg.EmptyHold.Duration
+	m.logs = append(m.logs, func() {
+		m.cfg.Logger.Error("serverset is empty and empty_hold is over; the pool lost its members",
+			zap.String("serverset", m.cfg.Serverset), zap.String("reason", why),
+			zap.Duration("empty_hold", hold), zap.Int("members_removed", n))
+	})
 }
 
 // appliedLocked is the serverset part applied by syncs: nil before the
@@ -426,7 +591,12 @@ func (m *Membership) update(f func() bool) {
 	save := m.cfg.Store != nil && !m.stopped && m.appliedLocked() != nil &&
 		!(m.didSave && sameServers(m.zk, m.saved))
 	applied := m.zk // never modified in place
+	logs := m.logs
+	m.logs = nil
 	m.mu.Unlock()
+	for _, log := range logs {
+		log()
+	}
 	if changed {
 		if m.met != nil {
 			m.met.rebuilds.Inc()

@@ -582,7 +582,7 @@ func (pw *poolWatcher) sync(ctx context.Context, conn *zk.Conn, rearm bool) (<-c
 	pw.st.LastSync, pw.st.LastError = now, ""
 	pw.st.Members, pw.st.Skipped, pw.st.Duplicates = len(servers), skipped, dups
 	pw.mu.Unlock()
-	pw.m.SetZooKeeper(servers, now)
+	pw.m.SyncZooKeeper(servers, now, SyncInfo{Missing: stat == nil, Skipped: skipped})
 	return watch, nil
 }
 
@@ -698,15 +698,25 @@ func (pw *poolWatcher) decode(name string, data []byte) cachedMember {
 // Duplicates collapse so each address and each instance appears once; the
 // newest registration (highest sequence number) wins, as a backend that
 // re-registered is the live one and an older node is a leftover of its
-// expiring session.
+// expiring session. With instance_from = "shard" an address may register
+// several shards (a statsrelay shard map's virtual shards): there only the
+// shard collapses.
 func (pw *poolWatcher) build(children []string) (servers []Server, skipped, dups int) {
 	type cand struct {
 		seq int64
 		srv Server
 	}
 	type addrKey struct {
-		host string
-		port int
+		host  string
+		port  int
+		shard string // with instance_from = "shard": the instance
+	}
+	keyOf := func(s Server) addrKey {
+		k := addrKey{host: s.Host, port: s.Port}
+		if pw.cfg.InstanceFrom == "shard" {
+			k.shard = s.Instance
+		}
+		return k
 	}
 	byAddr := map[addrKey]cand{}
 	for _, name := range children {
@@ -718,7 +728,7 @@ func (pw *poolWatcher) build(children []string) (servers []Server, skipped, dups
 			skipped++
 			continue
 		}
-		addr := addrKey{cm.server.Host, cm.server.Port}
+		addr := keyOf(cm.server)
 		if old, ok := byAddr[addr]; ok {
 			dups++
 			if old.seq > cm.seq {
@@ -738,7 +748,7 @@ func (pw *poolWatcher) build(children []string) (servers []Server, skipped, dups
 				delete(byAddr, addr)
 				continue
 			}
-			delete(byAddr, addrKey{old.srv.Host, old.srv.Port})
+			delete(byAddr, keyOf(old.srv))
 		}
 		byInstance[c.srv.Instance] = c
 	}

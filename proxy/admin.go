@@ -93,6 +93,7 @@ func (a *admin) close() {
 func (r *Relay) adminHandler() http.Handler {
 	g := newAdminGuard(r, r.log.Named("admin"))
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", r.handleStatusPage)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg}))
 	mux.HandleFunc("GET /stats", r.handleStats)
 	mux.HandleFunc("GET /{pool}/stats", r.handleStats)
@@ -102,6 +103,7 @@ func (r *Relay) adminHandler() http.Handler {
 	mux.HandleFunc("GET /pools", r.handlePools)
 	mux.HandleFunc("POST /{pool}/addserver", r.handleAddServer)
 	mux.HandleFunc("POST /{pool}/purgeserver", r.handlePurgeServer)
+	mux.HandleFunc("DELETE /{pool}/overlay", r.handleClearOverlay)
 	mux.Handle("/debug/pprof/", g.pprof(pprof.Index))
 	mux.Handle("/debug/pprof/cmdline", g.pprof(pprof.Cmdline))
 	mux.Handle("/debug/pprof/profile", g.pprof(pprof.Profile))
@@ -190,10 +192,8 @@ func (p *Pool) stats() PoolStats {
 		RingBuilt: st.built,
 		Backends:  []backend.Stats{},
 	}
-	for _, b := range st.backends {
-		if b != nil {
-			ps.Backends = append(ps.Backends, b.Stats())
-		}
+	for _, b := range st.distinctBackends() {
+		ps.Backends = append(ps.Backends, b.Stats())
 	}
 	return ps
 }
@@ -214,29 +214,35 @@ func (r *Relay) handleStats(w http.ResponseWriter, req *http.Request) {
 	}{Uptime: time.Since(r.started).Round(time.Second).String(), Listeners: map[string]ListenerStats{}, Pools: map[string]PoolStats{}}
 	rt := r.router.Load()
 	for _, l := range rt.listeners {
-		ro := l.route.Load()
-		m := ro.metrics
-		ls := ListenerStats{
-			Listen: ro.cfg.Listen, Format: ro.format.Name(), Pool: ro.cfg.Pool,
-			Received:    uint64(counterValue(m.in)),
-			Rejected:    uint64(counterValue(m.rejected)),
-			Connections: uint64(counterValue(m.connections)),
-			Invalid:     map[string]uint64{},
-		}
-		if l.ln != nil || l.pc != nil {
-			ls.Addr = l.Addr().String()
-		}
-		for _, reason := range line.Reasons() {
-			if v := counterValue(m.invalid[reason]); v > 0 {
-				ls.Invalid[reason.String()] = uint64(v)
-			}
-		}
-		out.Listeners[ro.cfg.Name] = ls
+		name, ls := l.stats()
+		out.Listeners[name] = ls
 	}
 	for _, name := range rt.poolNames {
 		out.Pools[name] = rt.pools[name].stats()
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// stats is the listener's name and its part of /stats.
+func (l *listener) stats() (string, ListenerStats) {
+	ro := l.route.Load()
+	m := ro.metrics
+	ls := ListenerStats{
+		Listen: ro.cfg.Listen, Format: ro.format.Name(), Pool: ro.cfg.Pool,
+		Received:    uint64(counterValue(m.in)),
+		Rejected:    uint64(counterValue(m.rejected)),
+		Connections: uint64(counterValue(m.connections)),
+		Invalid:     map[string]uint64{},
+	}
+	if l.ln != nil || l.pc != nil {
+		ls.Addr = l.Addr().String()
+	}
+	for _, reason := range line.Reasons() {
+		if v := counterValue(m.invalid[reason]); v > 0 {
+			ls.Invalid[reason.String()] = uint64(v)
+		}
+	}
+	return ro.cfg.Name, ls
 }
 
 // health says whether a pool can deliver: it has ring members and at least
@@ -247,10 +253,8 @@ func (p *Pool) health() (bool, string) {
 		return false, "no members"
 	}
 	up, stalled := 0, 0
-	for _, b := range st.backends {
-		if b == nil {
-			continue
-		}
+	backends := st.distinctBackends()
+	for _, b := range backends {
 		bs := b.Stats()
 		if bs.Up {
 			up++
@@ -259,7 +263,7 @@ func (p *Pool) health() (bool, string) {
 			stalled++
 		}
 	}
-	why := fmt.Sprintf("%d of %d backends connected", up, len(st.servers))
+	why := fmt.Sprintf("%d of %d backends connected", up, len(backends))
 	if stalled > 0 {
 		why += fmt.Sprintf(" (degraded: %d connected but not reading)", stalled)
 	}
@@ -332,6 +336,13 @@ type PoolMembers struct {
 	Serverset string         `json:"serverset,omitempty"`
 	LastSync  *time.Time     `json:"last_sync,omitempty"`
 	Members   []MemberStatus `json:"members"`
+	// Reason says why the pool has no members (absent when it has some).
+	Reason string `json:"reason,omitempty"`
+	// ReplicationShortfall is how many copies each line misses because
+	// the pool has fewer members than its replication.
+	ReplicationShortfall int `json:"replication_shortfall,omitempty"`
+	// Overlay is what was added and purged over HTTP, and when.
+	Overlay OverlayView `json:"overlay"`
 }
 
 // MemberStatus is one member and where it came from.
@@ -351,6 +362,9 @@ func (p *Pool) members() PoolMembers {
 	for _, m := range snap.Members {
 		pm.Members = append(pm.Members, MemberStatus{Server: m.Display(), Source: string(m.Source)})
 	}
+	pm.Reason = snap.Reason
+	pm.ReplicationShortfall = st.shortfall
+	pm.Overlay = overlayView(p.Membership().Overlay())
 	return pm
 }
 

@@ -362,11 +362,13 @@ func (c Config) validate(src []byte) error {
 		if strings.ContainsAny(name, "/ ") || name == "" || slices.Contains(reservedPoolNames, name) {
 			bad([]string{"pools", name}, "pool name %q is reserved or contains '/' or a space", name)
 		}
-		servers, err := parseServers(p.Servers)
+		servers, err := p.staticServers()
 		if err != nil {
 			bad(at("servers"), "%v", err)
 		}
-		if len(servers) == 0 && p.Serverset == "" {
+		// With a bad server the list is refused whole: "no servers" would
+		// only repeat that.
+		if err == nil && len(servers) == 0 && p.Serverset == "" {
 			bad(at("servers"), "pool has neither servers nor a serverset")
 		}
 		if p.Serverset != "" && len(c.ZooKeeper.Servers) == 0 {
@@ -532,7 +534,22 @@ func (p PoolConfig) ringConfig(clamp bool) hashring.Config {
 	}
 }
 
-func parseServers(ss []string) ([]discovery.Server, error) {
+// virtualShards reports whether the pool's member list is a statsrelay
+// shard map (hasher murmur3_shard): entry i is shard i, and a backend may
+// own several shards, listed (or registered) once per shard, while it keeps
+// one connection and one queue.
+func (p PoolConfig) virtualShards() bool { return p.Hasher == hashring.Murmur3Shard }
+
+// staticServers parses the pool's servers in config order. A repeated server
+// is refused, except in a shard map (virtualShards), where repeating a
+// backend is how statsrelay gives it more shards.
+func (p PoolConfig) staticServers() ([]discovery.Server, error) {
+	return parseServers(p.Servers, p.virtualShards())
+}
+
+// parseServers parses servers in order; allowRepeats keeps a server listed
+// more than once as that many entries.
+func parseServers(ss []string, allowRepeats bool) ([]discovery.Server, error) {
 	out := make([]discovery.Server, 0, len(ss))
 	seen := map[string]bool{}
 	for _, s := range ss {
@@ -540,8 +557,8 @@ func parseServers(ss []string) ([]discovery.Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		if seen[srv.ID()] {
-			return nil, fmt.Errorf("server %q is listed twice", s)
+		if seen[srv.ID()] && !allowRepeats {
+			return nil, fmt.Errorf("server %q is listed twice (only hasher %s, a statsrelay shard map, repeats a server: virtual shards)", s, hashring.Murmur3Shard)
 		}
 		seen[srv.ID()] = true
 		out = append(out, srv)

@@ -1,9 +1,13 @@
 package proxy
 
 import (
+	"sync/atomic"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"ringrelay/discovery"
+	"ringrelay/internal/buildinfo"
 	"ringrelay/proxy/backend"
 	"ringrelay/proxy/line"
 )
@@ -19,6 +23,7 @@ type Metrics struct {
 	routed       *prometheus.CounterVec
 	poolDropped  *prometheus.CounterVec
 	poolMembers  *prometheus.GaugeVec
+	poolShort    *prometheus.GaugeVec
 	poolRebuilds *prometheus.CounterVec
 	poolErrors   *prometheus.CounterVec
 	idleClosed   *prometheus.CounterVec
@@ -33,6 +38,9 @@ type Metrics struct {
 	reloads        *prometheus.CounterVec
 	reloadSuccess  prometheus.Gauge
 	reloadDuration prometheus.Gauge
+	// lastReload is the last reload's outcome (nil before one), for the
+	// status page.
+	lastReload atomic.Pointer[reloadOutcome]
 
 	// Backend are the per-backend series, shared by every pool.
 	Backend *backend.Metrics
@@ -72,6 +80,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		poolMembers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ringrelay_pool_ring_members",
 			Help: "Members of a pool's current ring.",
+		}, []string{"pool"}),
+		poolShort: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ringrelay_pool_replication_shortfall",
+			Help: "Replicas a pool's lines miss: its replication minus its live ring members, when above (0: every line gets all its copies).",
 		}, []string{"pool"}),
 		poolRebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ringrelay_pool_ring_rebuilds_total",
@@ -126,13 +138,36 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		admin:     newAdminMetrics(reg),
 	}
 	reg.MustRegister(m.linesIn, m.invalid, m.rejected, m.connections, m.routed,
-		m.poolDropped, m.poolMembers, m.poolRebuilds, m.poolErrors, m.idleClosed, m.refused, m.unread,
+		m.poolDropped, m.poolMembers, m.poolShort, m.poolRebuilds, m.poolErrors, m.idleClosed, m.refused, m.unread,
 		m.reloads, m.reloadSuccess, m.reloadDuration, m.aggEmitted, m.aggFlushes, m.aggFlushDur, m.aggDropped)
 	// Both results exist from the start, so a first failure is a change
 	// an alert can see.
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
+	bi := buildinfo.Read()
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "ringrelay_build_info",
+		Help:        "Always 1; the labels say which build runs (version, VCS revision, Go version).",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.RevisionLabel(), "goversion": bi.GoVersion},
+	}, func() float64 { return 1 }))
 	return m
+}
+
+// reloadOutcome is when a reload was tried and why it failed (nil: it
+// succeeded).
+type reloadOutcome struct {
+	At  time.Time
+	Err error
+}
+
+// reloaded counts a reload by its result and remembers it.
+func (m *Metrics) reloaded(err error) {
+	result := "success"
+	if err != nil {
+		result = "failure"
+	}
+	m.reloads.WithLabelValues(result).Inc()
+	m.lastReload.Store(&reloadOutcome{At: time.Now(), Err: err})
 }
 
 type listenerMetrics struct {
@@ -164,6 +199,7 @@ type poolMetrics struct {
 	routed        prometheus.Counter
 	noMembers     prometheus.Counter
 	members       prometheus.Gauge
+	shortfall     prometheus.Gauge
 	rebuilds      prometheus.Counter
 	rebuildErrors prometheus.Counter
 }
@@ -173,6 +209,7 @@ func (m *Metrics) pool(name string) *poolMetrics {
 		routed:        m.routed.WithLabelValues(name),
 		noMembers:     m.poolDropped.WithLabelValues(name, "no_members"),
 		members:       m.poolMembers.WithLabelValues(name),
+		shortfall:     m.poolShort.WithLabelValues(name),
 		rebuilds:      m.poolRebuilds.WithLabelValues(name),
 		rebuildErrors: m.poolErrors.WithLabelValues(name),
 	}

@@ -43,6 +43,9 @@ type Pool struct {
 	backends map[string]*backend.Backend
 	renew    bool // the next rebuild replaces every backend (new settings)
 	closed   bool
+	// shortfall is the current ring's poolState.shortfall, kept to log
+	// when it changes.
+	shortfall int
 	// With apply_changes = "aligned:D", a membership change waits here
 	// for the next multiple of D on the wall clock.
 	pending    *discovery.Snapshot
@@ -63,6 +66,9 @@ type poolState struct {
 	backends []*backend.Backend
 	snap     discovery.Snapshot
 	built    time.Time
+	// shortfall is how many copies each line misses: the replication
+	// minus the members, when above (the ring is clamped).
+	shortfall int
 }
 
 type poolOptions struct {
@@ -103,15 +109,17 @@ func newPool(o poolOptions) (*Pool, error) {
 // newMembership builds the membership for cfg, seeded with the serverset's
 // last-known-good members from store when there are some.
 func (p *Pool) newMembership(cfg PoolConfig, met *discovery.Metrics, store *discovery.StateStore) (*discovery.Membership, error) {
-	static, err := parseServers(cfg.Servers)
+	static, err := cfg.staticServers()
 	if err != nil {
 		return nil, err
 	}
 	mc := discovery.MembershipConfig{
-		Pool:       p.name,
-		Static:     static,
-		PoolConfig: cfg.PoolConfig,
-		Metrics:    met,
+		Pool:          p.name,
+		Static:        static,
+		PoolConfig:    cfg.PoolConfig,
+		Metrics:       met,
+		VirtualShards: cfg.virtualShards(),
+		Logger:        p.log,
 	}
 	if cfg.Serverset != "" && store != nil {
 		mc.Store, mc.Serverset = store, cfg.Serverset
@@ -127,6 +135,21 @@ func (p *Pool) newMembership(cfg PoolConfig, met *discovery.Metrics, store *disc
 	mc.OnChange = func(snap discovery.Snapshot) { p.rebuild(m, snap) }
 	m = discovery.NewMembership(mc)
 	return m, nil
+}
+
+// useMembers makes servers, in this order (repeats kept), the pool's whole
+// membership, as static servers: `relay route -admin` routes on the members
+// a running relay reports. It refuses members the pool's ring refuses.
+func (p *Pool) useMembers(servers []discovery.Server) error {
+	if len(servers) > 0 {
+		if _, err := hashring.New(p.Config().ringConfig(true), ringMembers(servers)); err != nil {
+			return err
+		}
+	}
+	m := discovery.NewMembership(discovery.MembershipConfig{Pool: p.name, Static: servers, VirtualShards: true, Logger: p.log})
+	p.membership.Swap(m).Stop()
+	p.rebuild(m, m.Snapshot())
+	return nil
 }
 
 // Membership is the pool's current membership (HTTP add/purge act on it).
@@ -179,7 +202,8 @@ func (p *Pool) rebuildLocked(snap discovery.Snapshot) {
 	p.pending = nil
 	start := time.Now()
 	servers := snap.Servers()
-	st := &poolState{cfg: p.cfg, servers: servers, snap: snap, built: start, backends: make([]*backend.Backend, len(servers))}
+	st := &poolState{cfg: p.cfg, servers: servers, snap: snap, built: start, backends: make([]*backend.Backend, len(servers)),
+		shortfall: replicationShortfall(p.cfg, len(servers))}
 	if len(servers) > 0 {
 		ring, err := hashring.New(p.cfg.ringConfig(true), ringMembers(servers))
 		if err != nil {
@@ -197,19 +221,21 @@ func (p *Pool) rebuildLocked(snap discovery.Snapshot) {
 		if p.noBackends {
 			continue
 		}
-		id := s.ID()
-		var b *backend.Backend
-		if !p.renew {
+		dest := p.backendServer(s)
+		id := dest.ID()
+		b := keep[id] // a backend that owns several shards
+		if b == nil && !p.renew {
 			b = p.backends[id]
 		}
 		if b == nil {
-			b = backend.New(backend.Options{Config: p.cfg.Config, Server: s, Pool: p.name, Logger: p.log, Metrics: p.bmet, Budget: p.budget})
+			b = backend.New(backend.Options{Config: p.cfg.Config, Server: dest, Pool: p.name, Logger: p.log, Metrics: p.bmet, Budget: p.budget})
 		}
 		keep[id] = b
 		st.backends[i] = b
 	}
 	old := p.backends
 	p.backends = keep
+	prev := p.state.Load()
 	p.state.Store(st)
 	for id, b := range old {
 		if p.renew || keep[id] == nil {
@@ -219,7 +245,93 @@ func (p *Pool) rebuildLocked(snap discovery.Snapshot) {
 	p.renew = false
 	p.metrics.members.Set(float64(len(servers)))
 	p.metrics.rebuilds.Inc()
-	p.log.Info("ring rebuilt", zap.Int("members", len(servers)), zap.Duration("took", time.Since(start)))
+	var before []discovery.Member
+	if prev != nil {
+		before = prev.snap.Members
+	}
+	joined, left := memberChanges(before, snap.Members)
+	p.log.Info("ring rebuilt", zap.Int("members", len(servers)), zap.Strings("joined", joined), zap.Strings("left", left),
+		zap.Duration("took", time.Since(start)))
+	p.reportShortfallLocked(st.shortfall, len(servers))
+}
+
+// memberChanges lists who joined and who left between two memberships, as
+// "host:port[=instance] (source)". Members are counted by identity, so a
+// shard map that lists a backend once more has it join once more.
+func memberChanges(before, after []discovery.Member) (joined, left []string) {
+	count := make(map[string]int, len(before))
+	for _, m := range before {
+		count[m.ID()]++
+	}
+	for _, m := range after {
+		if count[m.ID()] > 0 {
+			count[m.ID()]--
+			continue
+		}
+		joined = append(joined, describeMember(m))
+	}
+	for _, m := range before {
+		if count[m.ID()] > 0 {
+			count[m.ID()]--
+			left = append(left, describeMember(m))
+		}
+	}
+	return joined, left
+}
+
+func describeMember(m discovery.Member) string { return m.Display() + " (" + string(m.Source) + ")" }
+
+// replicationShortfall is how many copies each line misses on a ring of n
+// members (0 without members: that pool routes nothing, and says so).
+func replicationShortfall(cfg PoolConfig, n int) int {
+	if r := max(cfg.Replication, 1); n > 0 && r > n {
+		return r - n
+	}
+	return 0
+}
+
+// reportShortfallLocked publishes the shortfall of the ring just built (n
+// members) and warns when it changes: with fewer live members than its
+// replication a pool keeps routing (the ring is clamped), but each line
+// gets fewer copies than configured, which must not go unnoticed.
+func (p *Pool) reportShortfallLocked(short, n int) {
+	p.metrics.shortfall.Set(float64(short))
+	if short == p.shortfall {
+		return
+	}
+	r := max(p.cfg.Replication, 1)
+	switch {
+	case short > 0:
+		p.log.Warn("replication is above the live member count: lines get fewer copies",
+			zap.Int("replication", r), zap.Int("members", n), zap.Int("missing_copies", short))
+	case p.shortfall > 0:
+		p.log.Info("replication restored", zap.Int("replication", r), zap.Int("members", n))
+	}
+	p.shortfall = short
+}
+
+// backendServer is the destination behind ring member s. In a shard map
+// (virtualShards) a backend owns every shard that names its address, and
+// serverset shards differ by instance (the shard number): the instance is
+// dropped so that they share one backend, one connection and one queue.
+func (p *Pool) backendServer(s discovery.Server) discovery.Server {
+	if p.cfg.virtualShards() && s.Instance != "" {
+		s.Instance, s.Raw = "", ""
+	}
+	return s
+}
+
+// distinctBackends lists each backend of the routing table once, in the
+// order of its first ring member (a shard map names one several times).
+// Nil entries (route-only pools) are left out.
+func (st *poolState) distinctBackends() []*backend.Backend {
+	out := make([]*backend.Backend, 0, len(st.backends))
+	for _, b := range st.backends {
+		if b != nil && !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // retireLocked drains b in the background for at most d, then closes it;
@@ -238,9 +350,9 @@ func (p *Pool) retireLocked(b *backend.Backend, d time.Duration) {
 // server stays and whose backend settings are unchanged keep their queues;
 // with new backend settings every backend is replaced (the old ones drain as
 // removed ones do). A pool that now follows another serverset (or selects
-// its members differently) gets a new membership, seeded from store; the
-// HTTP overlay of the old one is dropped with it. It reports whether the
-// routing table changed.
+// its members differently, or starts or stops being a shard map) gets a
+// new membership, seeded from store; the HTTP overlay of the old one is
+// dropped with it. It reports whether the routing table changed.
 func (p *Pool) reconfigure(cfg PoolConfig, disc *discovery.Metrics, store *discovery.StateStore) (changed bool, newMembership *discovery.Membership, err error) {
 	old := p.Config()
 	if reflect.DeepEqual(old, cfg) {
@@ -249,12 +361,12 @@ func (p *Pool) reconfigure(cfg PoolConfig, disc *discovery.Metrics, store *disco
 	m := p.membership.Load()
 	oldM := m
 	var static []discovery.Server
-	if !sameDiscovery(old.PoolConfig, cfg.PoolConfig) {
+	if !sameDiscovery(old.PoolConfig, cfg.PoolConfig) || old.virtualShards() != cfg.virtualShards() {
 		if m, err = p.newMembership(cfg, disc, store); err != nil {
 			return false, nil, err
 		}
 		newMembership = m
-	} else if static, err = parseServers(cfg.Servers); err != nil {
+	} else if static, err = cfg.staticServers(); err != nil {
 		return false, nil, err
 	}
 	p.mu.Lock()

@@ -672,10 +672,10 @@ func (r *Relay) Reload(cfg Config) ([]string, error) {
 	start := time.Now()
 	changes, err := r.reload(cfg)
 	if err != nil {
-		r.metrics.reloads.WithLabelValues("failure").Inc()
+		r.metrics.reloaded(err)
 		return nil, err
 	}
-	r.metrics.reloads.WithLabelValues("success").Inc()
+	r.metrics.reloaded(nil)
 	r.metrics.reloadSuccess.SetToCurrentTime()
 	r.metrics.reloadDuration.Set(time.Since(start).Seconds())
 	r.log.Info("config reloaded", zap.Strings("changes", changes), zap.Duration("took", time.Since(start)))
@@ -683,8 +683,8 @@ func (r *Relay) Reload(cfg Config) ([]string, error) {
 }
 
 // ReloadFailed counts a reload refused before it reached Reload (a file
-// that does not parse).
-func (r *Relay) ReloadFailed() { r.metrics.reloads.WithLabelValues("failure").Inc() }
+// that does not parse), err saying why.
+func (r *Relay) ReloadFailed(err error) { r.metrics.reloaded(err) }
 
 func (r *Relay) reload(cfg Config) ([]string, error) {
 	if err := cfg.Validate(); err != nil {

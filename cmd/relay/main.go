@@ -3,9 +3,16 @@
 //
 //	relay [-config FILE]            run (embedded defaults without -config)
 //	relay -check-config -config F   validate and exit
-//	relay -print-default-config     print the embedded defaults as TOML
-//	relay route -config F -pool P [-format graphite|statsd] < lines
+//	relay -print-default-config     print the defaults as the relay applies them
+//	relay -version                  print the build and exit
+//	relay route -config F -pool P|-listener L [-format graphite|statsd] [-admin URL] < lines
 //	relay aggregate -config F -aggregator A [-extra-flushes N] < datagrams
+//
+// Every subcommand takes -log-format text|json and -log-level. Mistakes
+// on the command line (an unknown flag or subcommand, a stray argument)
+// are reported in plain text, as the flag package does, with exit code 2;
+// once the flags are read everything the process reports goes through its
+// logger, in the one format asked for.
 package main
 
 import (
@@ -15,12 +22,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
-	"github.com/pelletier/go-toml/v2"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
+	"ringrelay/internal/buildinfo"
 	"ringrelay/proxy"
 )
 
@@ -28,47 +35,91 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
+// subcommands are relay's subcommands, each with its own flags.
+var subcommands = map[string]func(args []string, stdin io.Reader, stdout, stderr io.Writer) int{
+	"route":     runRoute,
+	"aggregate": runAggregate,
+}
+
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "route" {
-		return runRoute(args[1:], stdin, stdout, stderr)
-	}
-	if len(args) > 0 && args[0] == "aggregate" {
-		return runAggregate(args[1:], stdin, stdout, stderr)
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		if sub := subcommands[args[0]]; sub != nil {
+			return sub(args[1:], stdin, stdout, stderr)
+		}
+		fmt.Fprintf(stderr, "relay: unknown subcommand %q: the subcommands are route and aggregate; a config file is given with -config %s\n", args[0], args[0])
+		return 2
 	}
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "TOML config `file` (embedded defaults when empty)")
 	check := fs.Bool("check-config", false, "validate the config and exit (non-zero when invalid)")
-	printDefault := fs.Bool("print-default-config", false, "print the embedded default config and exit")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	printDefault := fs.Bool("print-default-config", false, "print the default config, as the relay applies it, and exit")
+	version := fs.Bool("version", false, "print the version, VCS revision and Go version, and exit")
+	lf := addLogFlags(fs, "info")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: relay [flags]   (subcommands: relay route -h, relay aggregate -h)")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *printDefault {
-		b, err := toml.Marshal(proxy.DefaultConfig())
+	if !noArguments(fs, stderr, *path == "") {
+		return 2
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "relay: %v\n", err)
+		return 2
+	}
+	defer log.Sync()
+	switch {
+	case *version:
+		fmt.Fprintf(stdout, "relay %s\n", buildinfo.Read())
+		return 0
+	case *printDefault:
+		text, err := defaultConfigText()
 		if err != nil {
-			fmt.Fprintf(stderr, "relay: failed to encode default config: %v\n", err)
+			log.Error("failed to print the default config", zap.Error(err))
 			return 1
 		}
-		stdout.Write(b)
+		io.WriteString(stdout, text)
 		return 0
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
-		fmt.Fprintf(stderr, "relay: %v\n", err)
+		log.Error("invalid config", zap.String("config", displayPath(*path)), zap.Error(err))
 		return 1
 	}
 	if *check {
 		fmt.Fprintf(stdout, "relay: config %s is valid\n", displayPath(*path))
 		return 0
 	}
-	log, err := newLogger(*logLevel)
-	if err != nil {
-		fmt.Fprintf(stderr, "relay: %v\n", err)
-		return 2
-	}
-	defer log.Sync()
+	// A library writing to the standard logger logs in the same format.
+	defer zap.RedirectStdLog(log.Named("stdlog"))()
 	return serve(cfg, *path, log)
+}
+
+// noArguments reports whether the flags were all there was; if not it
+// names the unexpected arguments on stderr. A lone argument where -config
+// was not given is most likely the config file: the message says how to
+// give it.
+func noArguments(fs *flag.FlagSet, stderr io.Writer, noConfig bool) bool {
+	if fs.NArg() == 0 {
+		return true
+	}
+	quoted := make([]string, fs.NArg())
+	for i, a := range fs.Args() {
+		quoted[i] = fmt.Sprintf("%q", a)
+	}
+	msg := fmt.Sprintf("%s: unexpected argument %s", fs.Name(), quoted[0])
+	if fs.NArg() > 1 {
+		msg = fmt.Sprintf("%s: unexpected arguments %s (flags after an argument are not read)", fs.Name(), strings.Join(quoted, " "))
+	}
+	if noConfig && fs.Lookup("config") != nil && fs.NArg() == 1 {
+		msg += fmt.Sprintf("; a config file is given with -config %s", fs.Arg(0))
+	}
+	fmt.Fprintln(stderr, msg)
+	return false
 }
 
 func displayPath(p string) string {
@@ -91,17 +142,6 @@ func loadConfig(path string) (proxy.Config, error) {
 		return proxy.Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
-}
-
-func newLogger(level string) (*zap.Logger, error) {
-	zc := zap.NewProductionConfig()
-	if err := zc.Level.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("bad -log-level %q: %w", level, err)
-	}
-	zc.Encoding = "console"
-	zc.EncoderConfig.EncodeTime = zapISO8601
-	zc.EncoderConfig.EncodeDuration = zapcore.StringDurationEncoder
-	return zc.Build()
 }
 
 // serve runs the relay until SIGTERM or SIGINT, then drains and exits 0.
@@ -131,7 +171,7 @@ func serveSignals(cfg proxy.Config, path string, log *zap.Logger, sig <-chan os.
 	if started != nil {
 		started <- r
 	}
-	log.Info("relay running", zap.String("config", displayPath(path)))
+	log.Info("relay running", zap.String("config", displayPath(path)), zap.String("version", buildinfo.Read().String()))
 	for s := range sig {
 		if s != syscall.SIGHUP {
 			log.Info("stopping", zap.String("signal", s.String()))
@@ -147,7 +187,7 @@ func serveSignals(cfg proxy.Config, path string, log *zap.Logger, sig <-chan os.
 		log.Info("reloading", zap.String("config", path))
 		next, err := loadConfig(path)
 		if err != nil {
-			r.ReloadFailed()
+			r.ReloadFailed(err)
 			log.Error("reload refused; the running config stays", zap.Error(err))
 			continue
 		}
@@ -162,29 +202,49 @@ func runRoute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("relay route", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "TOML config `file` (embedded defaults when empty)")
-	pool := fs.String("pool", "", "pool `name` to route through (required)")
+	pool := fs.String("pool", "", "pool `name` to route through (required without -listener)")
 	format := fs.String("format", "", "line format: graphite or statsd (default: the format of a listener feeding the pool)")
+	listener := fs.String("listener", "", "route as listener `name` does: its format and its rules")
+	admin := fs.String("admin", "", "route on the members a running relay reports: its admin base `URL` (http://host:port); without it, the serversets are read once when [zookeeper] is set")
+	lf := addLogFlags(fs, "warn")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *pool == "" {
-		fmt.Fprintln(stderr, "relay route: -pool is required")
+	if !noArguments(fs, stderr, *path == "") {
 		return 2
 	}
-	cfg, err := loadConfig(*path)
+	if *pool == "" && *listener == "" {
+		fmt.Fprintln(stderr, "relay route: -pool is required (or -listener)")
+		return 2
+	}
+	log, err := lf.logger(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "relay route: %v\n", err)
+		return 2
+	}
+	defer log.Sync()
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		log.Error("invalid config", zap.String("config", displayPath(*path)), zap.Error(err))
 		return 1
 	}
 	cfg.Admin.Listen = ""
-	r, err := proxy.New(proxy.Options{Config: cfg, NoBackends: true})
+	r, err := proxy.New(proxy.Options{Config: cfg, NoBackends: true, Logger: log})
 	if err != nil {
-		fmt.Fprintf(stderr, "relay route: %v\n", err)
+		log.Error("failed to build the relay", zap.String("config", displayPath(*path)), zap.Error(err))
 		return 1
 	}
 	defer r.Shutdown(context.Background())
-	if err := r.RouteTest(*pool, *format, stdin, stdout, stderr); err != nil {
-		fmt.Fprintf(stderr, "relay route: %v\n", err)
+	report, err := r.UseLiveMembers(context.Background(), *admin)
+	if err != nil {
+		log.Error("failed to read the live membership", zap.Error(err))
+		return 1
+	}
+	for _, l := range report {
+		fmt.Fprintf(stderr, "relay route: %s\n", l)
+	}
+	if err := r.Route(proxy.RouteOptions{Pool: *pool, Format: *format, Listener: *listener}, stdin, stdout, stderr); err != nil {
+		log.Error("failed to route", zap.String("pool", *pool), zap.Error(err))
 		return 1
 	}
 	return 0
@@ -199,24 +259,34 @@ func runAggregate(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	path := fs.String("config", "", "TOML config `file` (required)")
 	name := fs.String("aggregator", "", "aggregator `name` (required)")
 	extra := fs.Int("extra-flushes", 0, "idle flushes after the end of input")
+	lf := addLogFlags(fs, "warn")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *path == "" || *name == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "relay aggregate: -config and -aggregator are required, and nothing else")
+	if !noArguments(fs, stderr, *path == "") {
+		return 2
+	}
+	if *path == "" || *name == "" {
+		fmt.Fprintln(stderr, "relay aggregate: -config and -aggregator are required")
 		return 2
 	}
 	if *extra < 0 {
 		fmt.Fprintln(stderr, "relay aggregate: -extra-flushes must not be negative")
 		return 2
 	}
-	cfg, err := loadConfig(*path)
+	log, err := lf.logger(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "relay aggregate: %v\n", err)
+		return 2
+	}
+	defer log.Sync()
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		log.Error("invalid config", zap.String("config", *path), zap.Error(err))
 		return 1
 	}
 	if err := proxy.AggregateTest(cfg, *name, stdin, stdout, *extra); err != nil {
-		fmt.Fprintf(stderr, "relay aggregate: %v\n", err)
+		log.Error("failed to aggregate", zap.String("aggregator", *name), zap.Error(err))
 		return 1
 	}
 	return 0

@@ -6,8 +6,10 @@
 # Needs the oracles in ../shared/oracles beside the repository (override with
 # ORACLES=), installed by their install_deps.sh: Debian packages
 # carbon-c-relay, graphite-carbon, libmurmurhash2, and npm's hashring 3.2.0
-# (npm ci --prefix $ORACLES/node).  jump_partition also needs Go and the Go
-# module proxy (for github.com/dgryski/go-jump, pinned in libringgen/go.sum).
+# (npm ci --prefix $ORACLES/node).  murmur3_shard needs what statsrelay.sh
+# needs (git, cmake, a C compiler, libev-dev, libjansson-dev, libpcre3-dev,
+# statsrelay's source).  jump_partition also needs Go and the Go module proxy
+# (for github.com/dgryski/go-jump, pinned in libringgen/go.sum).
 #
 # Writes keys.txt.gz (the key list, from mkkeys.py), golden/*.gz (one line per
 # key: the member(s) as written in servers/*.txt, joined by ','), and
@@ -55,23 +57,9 @@ for s in s1 s3 s7 s8 s8-rm3 s8-rmlast s40; do
 	"$ORACLES/hashring_js.sh" statsd "servers/$s.txt" < "$tmp/keys.txt" | out "statsd.statsd.$s.r1"
 done
 
-# statsrelay: murmur3_x86_32 from Debian's libmurmurhash (the reference
-# MurmurHash3 port), seed 0xaccd3d34, modulo the shard map length.
-cat > "$tmp/murmur3_shard.py" <<'PY'
-import ctypes, ctypes.util, sys
-lib = ctypes.CDLL(ctypes.util.find_library("murmurhash") or "libmurmurhash.so.2")
-lib.lmmh_x86_32.argtypes = [ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)]
-lib.lmmh_x86_32.restype = None
-servers = [l.strip() for l in open(sys.argv[1], encoding="utf-8") if l.strip() and not l.startswith("#")]
-out = ctypes.c_uint32()
-for key in sys.stdin.buffer.read().decode("utf-8").rstrip("\n").split("\n"):
-    b = key.encode("utf-8")
-    lib.lmmh_x86_32(b, len(b), 0xaccd3d34, ctypes.byref(out))
-    print("%s\t%s" % (key, servers[out.value % len(servers)]))
-PY
-for s in hashring1 hashring2 s1 s3 s8 s8-rm3; do
-	python3 "$tmp/murmur3_shard.py" "servers/$s.txt" < "$tmp/keys.txt" | out "murmur3_shard.statsrelay.$s.r1"
-done
+# statsrelay: its own stathasher, built from its C source (statsrelay.sh
+# says what it needs); the version line goes into VERSIONS.
+./statsrelay.sh "$tmp/keys.txt" > "$tmp/statsrelay.version"
 
 # libring: its ring.go over its own dependencies (see libringgen/main.go).
 (cd libringgen && go build -o "$tmp/libringgen" .)
@@ -92,6 +80,7 @@ done
 	echo "npm hashring $(node -p "require('$ORACLES/node/node_modules/hashring/package.json').version") (node $(node --version))"
 	echo "glibc $(ldd --version | head -1 | awk '{print $NF}') (carbon-c-relay's qsort)"
 	echo "python3 $(/usr/bin/python3 -c 'import sys; print(sys.version.split()[0])') (graphite-carbon)"
+	cat "$tmp/statsrelay.version"
 	echo "github.com/dgryski/go-jump $(awk '/go-jump/ {print $NF; exit}' libringgen/go.mod) ($(go version | awk '{print $3}'))"
 } > VERSIONS
 ls golden | wc -l
