@@ -10,8 +10,11 @@ if [ "$(id -u)" = 0 ]; then
 	apt-get update -qq
 	# zookeeper: the server jars the tests start; python3-kazoo: the
 	# Twitter-style serverset tool in ../shared/zk used by interop tests;
-	# mariadb-server: the MySQL sink's tests start their own server.
-	apt-get install -y -qq --no-install-recommends zookeeper python3-kazoo mariadb-server >/dev/null
+	# mariadb-server: the MySQL sink's tests start their own server;
+	# chromium: the status page is checked in a headless browser;
+	# graphite-web: a real graphite-web reads the Graphite API as a
+	# cluster server (and made the expression goldens).
+	apt-get install -y -qq --no-install-recommends zookeeper python3-kazoo mariadb-server chromium graphite-web >/dev/null
 else
 	echo "test.sh: not root, skipping apt-get (ZooKeeper tests skip locally if it is missing)" >&2
 fi

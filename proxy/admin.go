@@ -109,7 +109,7 @@ func (r *Relay) adminHandler() http.Handler {
 	mux.Handle("/debug/pprof/profile", g.pprof(pprof.Profile))
 	mux.Handle("/debug/pprof/symbol", g.pprof(pprof.Symbol))
 	mux.Handle("/debug/pprof/trace", g.pprof(pprof.Trace))
-	return g.mutating(mux)
+	return r.withGraphiteAPI(g.mutating(mux))
 }
 
 // metricsHandler is the metrics listener's: reads for scrapers and health

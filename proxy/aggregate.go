@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"ringrelay/aggregator"
 	"ringrelay/config"
+	"ringrelay/proxy/line"
 )
 
 // AggregatorConfig is one [aggregators.NAME] section: an accumulator that
@@ -30,7 +32,8 @@ type AggregatorConfig struct {
 	// (graphite plaintext lines into time bins per resolution, and
 	// carbon-aggregator rules).
 	Kind string `toml:"kind"`
-	// Output names the pools every flushed line is sent to.
+	// Output names the pools every flushed line is sent to, and the sinks
+	// ("sink:NAME") every flushed bin is stored in.
 	Output []string `toml:"output"`
 	aggregator.StatsdConfig
 
@@ -52,6 +55,7 @@ type AggregatorConfig struct {
 func aggregatorDefaults() AggregatorConfig {
 	sc := aggregator.DefaultStatsdConfig()
 	sc.MaxKeys = 1_000_000
+	sc.MaxTimerSamples = 100_000
 	gc := aggregator.DefaultGraphiteConfig()
 	return AggregatorConfig{Kind: "statsd", StatsdConfig: sc, Times: gc.Times, FlushDelay: gc.FlushDelay,
 		Rules: gc.Rules, ForwardAll: gc.ForwardAll, MaxAggregationIntervals: gc.MaxAggregationIntervals}
@@ -73,9 +77,12 @@ func (a AggregatorConfig) graphiteConfig() aggregator.GraphiteConfig {
 func (a AggregatorConfig) validate(pools map[string]PoolConfig) []error {
 	var errs []error
 	if len(a.Output) == 0 {
-		errs = append(errs, errors.New("output: name at least one pool for the flushed lines"))
+		errs = append(errs, errors.New("output: name at least one pool (or \"sink:NAME\") for the flushed lines"))
 	}
 	for _, p := range a.Output {
+		if strings.HasPrefix(p, sinkPrefix) {
+			continue // sinkFeedErrors
+		}
 		if _, ok := pools[p]; !ok {
 			errs = append(errs, fmt.Errorf("output: unknown pool %q", p))
 		}
@@ -172,19 +179,32 @@ type accumulator interface {
 	ingest(block []byte)
 	// flush emits, as graphite lines without their newline, what is due at
 	// now (a multiple of flush_interval). A line is only valid during emit.
-	flush(now time.Time, emit func(ln []byte))
+	// A graphite accumulator also hands each line's bin to bin (when not
+	// nil) just before the line, for sinks.
+	flush(now time.Time, emit func(ln []byte), bin func(*aggregator.Bin))
 	// drain is the final flush of a stopped aggregator: everything held
 	// that a later flush would have emitted.
-	drain(now time.Time, emit func(ln []byte))
+	drain(now time.Time, emit func(ln []byte), bin func(*aggregator.Bin))
 	stats() accStats
 }
 
 // accStats are an accumulator's totals since it was built, and the keys
 // it holds now (see aggCollector for their meaning).
 type accStats struct {
-	keys                            int
-	blocks, lines, bad, keysDropped uint64
-	tooOld                          uint64 // graphite only
+	keys                       int
+	blocks, lines, keysDropped uint64
+	bad                        [line.NumReasons]uint64 // by line.Reason
+	tooOld                     uint64                  // graphite only
+	samples                    int                     // statsd: timer samples held
+	samplesShed                uint64                  // statsd: beyond max_timer_samples
+}
+
+// aggBadReasons are the reasons each kind refuses a line for: the label
+// values its bad_lines_total series are made for (a reason the kind
+// cannot produce gets no series).
+var aggBadReasons = map[string][]line.Reason{
+	"statsd":   {line.BadFields, line.BadType, line.BadRate, line.BadValue},
+	"graphite": {line.BadFields, line.BadValue, line.BadTimestamp, line.BadChar},
 }
 
 // statsdAcc is kind "statsd": Etsy statsd's accumulator, which takes a
@@ -192,12 +212,17 @@ type accStats struct {
 // each flush.
 type statsdAcc struct{ st *aggregator.Statsd }
 
-func (a statsdAcc) ingest(block []byte)                    { a.st.Datagram(block) }
-func (a statsdAcc) flush(now time.Time, emit func([]byte)) { a.st.Flush(now, emit) }
-func (a statsdAcc) drain(now time.Time, emit func([]byte)) { a.st.Flush(now, emit) }
+func (a statsdAcc) ingest(block []byte) { a.st.Datagram(block) }
+func (a statsdAcc) flush(now time.Time, emit func([]byte), _ func(*aggregator.Bin)) {
+	a.st.Flush(now, emit)
+}
+func (a statsdAcc) drain(now time.Time, emit func([]byte), _ func(*aggregator.Bin)) {
+	a.st.Flush(now, emit)
+}
 func (a statsdAcc) stats() accStats {
 	s := a.st.Stats()
-	return accStats{keys: s.Keys, blocks: s.Datagrams, lines: s.Lines, bad: s.BadLines, keysDropped: s.KeysDropped}
+	return accStats{keys: s.Keys, blocks: s.Datagrams, lines: s.Lines, bad: s.BadByReason, keysDropped: s.KeysDropped,
+		samples: s.Samples, samplesShed: s.SamplesShed}
 }
 
 // graphiteAcc is kind "graphite": graphite plaintext lines into time bins
@@ -230,8 +255,11 @@ func (a *graphiteAcc) ingest(block []byte) {
 	a.lines.Add(n)
 }
 
-func (a *graphiteAcc) flush(now time.Time, emit func([]byte)) {
+func (a *graphiteAcc) flush(now time.Time, emit func([]byte), bin func(*aggregator.Bin)) {
 	a.g.Flush(now, func(b aggregator.Bin) {
+		if bin != nil {
+			bin(&b)
+		}
 		a.buf = b.AppendLine(a.buf[:0])
 		emit(a.buf[:len(a.buf)-1])
 	})
@@ -243,15 +271,13 @@ func (a *graphiteAcc) flush(now time.Time, emit func([]byte)) {
 // compute: points already read are not lost. A later emission of the same
 // bin (by the aggregator that replaced this one in a reload, or after a
 // restart) overwrites it downstream with the points that one got.
-func (a *graphiteAcc) drain(_ time.Time, emit func([]byte)) { a.flush(time.Unix(endOfTime, 0), emit) }
+func (a *graphiteAcc) drain(_ time.Time, emit func([]byte), bin func(*aggregator.Bin)) {
+	a.flush(time.Unix(endOfTime, 0), emit, bin)
+}
 
 func (a *graphiteAcc) stats() accStats {
 	s := a.g.Stats()
-	var bad uint64
-	for _, n := range s.Bad {
-		bad += n
-	}
-	return accStats{keys: s.Keys + s.RuleOutputs, blocks: a.blocks.Load(), lines: a.lines.Load(), bad: bad,
+	return accStats{keys: s.Keys + s.RuleOutputs, blocks: a.blocks.Load(), lines: a.lines.Load(), bad: s.Bad,
 		keysDropped: s.KeysDropped + s.RuleDropped, tooOld: s.TooOld}
 }
 
@@ -271,6 +297,8 @@ type aggRT struct {
 	// outNames are their pools (touched by reloads only, under Relay.mu).
 	outputs  atomic.Pointer[[]*route]
 	outNames []string
+	// sinks are the sinks its flushes store bins in, swapped by a reload.
+	sinks atomic.Pointer[[]*sinkRT]
 
 	flushMu sync.Mutex // one flush at a time
 	stopCh  chan struct{}
@@ -340,6 +368,14 @@ func (a *aggRT) flush(at time.Time, final bool) {
 	for i, rt := range outs {
 		ds[i] = newDispatcher(rt)
 	}
+	var sw *sinkWriter
+	var toSink func(*aggregator.Bin)
+	if ss := a.sinks.Load(); ss != nil && len(*ss) > 0 {
+		sw = &sinkWriter{sinks: *ss, res: int64(a.cfg.FlushInterval.Duration / time.Second)}
+		if a.cfg.Kind == "graphite" {
+			toSink = sw.bin
+		}
+	}
 	var n uint64
 	flush := a.acc.flush
 	if final {
@@ -347,15 +383,21 @@ func (a *aggRT) flush(at time.Time, final bool) {
 	}
 	flush(at, func(ln []byte) {
 		n++
+		if sw != nil && toSink == nil {
+			sw.line(ln)
+		}
 		for _, d := range ds {
 			d.line(ln)
 			if len(d.active) > 256 {
 				d.flush() // bound what a flush of many keys holds at once
 			}
 		}
-	})
+	}, toSink)
 	for _, d := range ds {
 		d.flush()
+	}
+	if sw != nil {
+		sw.flush()
 	}
 	a.met.emitted.Add(float64(n))
 	a.met.flushSeconds.Set(time.Since(start).Seconds())
@@ -400,6 +442,7 @@ type aggMetrics struct {
 type aggCollector struct {
 	r                                          *Relay
 	keys, lines, bad, dropped, packets, tooOld *prometheus.Desc
+	samples, samplesShed                       *prometheus.Desc
 }
 
 func newAggCollector(r *Relay) *aggCollector {
@@ -407,18 +450,21 @@ func newAggCollector(r *Relay) *aggCollector {
 		return prometheus.NewDesc(name, help, []string{"aggregator"}, nil)
 	}
 	return &aggCollector{
-		r:       r,
-		keys:    d("ringrelay_aggregator_keys", "Distinct keys an aggregator holds now (graphite: paths and rule aggregates)."),
-		lines:   d("ringrelay_aggregator_lines_total", "Lines an aggregator took (statsd's metrics_received)."),
-		bad:     d("ringrelay_aggregator_bad_lines_total", "Lines an aggregator refused as malformed (statsd's bad_lines_seen)."),
-		dropped: d("ringrelay_aggregator_keys_dropped_total", "Lines (graphite: or rule values) for a new key dropped because the aggregator held max_keys keys."),
-		packets: d("ringrelay_aggregator_datagrams_total", "Datagrams (or blocks of lines from a stream) an aggregator took."),
-		tooOld:  d("ringrelay_aggregator_lines_too_old_total", "Lines a graphite aggregator dropped because their timestamp is older than every retention of times."),
+		r:     r,
+		keys:  d("ringrelay_aggregator_keys", "Distinct keys an aggregator holds now (graphite: paths and rule aggregates)."),
+		lines: d("ringrelay_aggregator_lines_total", "Lines an aggregator took (statsd's metrics_received)."),
+		bad: prometheus.NewDesc("ringrelay_aggregator_bad_lines_total", "Lines an aggregator refused as malformed (statsd's bad_lines_seen), by reason.",
+			[]string{"aggregator", "reason"}, nil),
+		samples:     d("ringrelay_aggregator_timer_samples", "Timer samples a statsd aggregator holds now (at most max_timer_samples per timer)."),
+		samplesShed: d("ringrelay_aggregator_timer_samples_shed_total", "Timer samples beyond max_timer_samples: in each timer's exact count, sum, mean, upper, lower and std, not in its percentile sample."),
+		dropped:     d("ringrelay_aggregator_keys_dropped_total", "Lines (graphite: or rule values) for a new key dropped because the aggregator held max_keys keys."),
+		packets:     d("ringrelay_aggregator_datagrams_total", "Datagrams (or blocks of lines from a stream) an aggregator took."),
+		tooOld:      d("ringrelay_aggregator_lines_too_old_total", "Lines a graphite aggregator dropped because their timestamp is older than every retention of times."),
 	}
 }
 
 func (c *aggCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.keys, c.lines, c.bad, c.dropped, c.packets, c.tooOld} {
+	for _, d := range []*prometheus.Desc{c.keys, c.lines, c.bad, c.dropped, c.packets, c.tooOld, c.samples, c.samplesShed} {
 		ch <- d
 	}
 }
@@ -428,11 +474,16 @@ func (c *aggCollector) Collect(ch chan<- prometheus.Metric) {
 		s := a.acc.stats()
 		ch <- prometheus.MustNewConstMetric(c.keys, prometheus.GaugeValue, float64(s.keys), a.name)
 		ch <- prometheus.MustNewConstMetric(c.lines, prometheus.CounterValue, float64(s.lines), a.name)
-		ch <- prometheus.MustNewConstMetric(c.bad, prometheus.CounterValue, float64(s.bad), a.name)
+		for _, r := range aggBadReasons[a.cfg.Kind] {
+			ch <- prometheus.MustNewConstMetric(c.bad, prometheus.CounterValue, float64(s.bad[r]), a.name, r.String())
+		}
 		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.keysDropped), a.name)
 		ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.blocks), a.name)
 		if a.cfg.Kind == "graphite" {
 			ch <- prometheus.MustNewConstMetric(c.tooOld, prometheus.CounterValue, float64(s.tooOld), a.name)
+		} else {
+			ch <- prometheus.MustNewConstMetric(c.samples, prometheus.GaugeValue, float64(s.samples), a.name)
+			ch <- prometheus.MustNewConstMetric(c.samplesShed, prometheus.CounterValue, float64(s.samplesShed), a.name)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"ringrelay/config"
 	"ringrelay/discovery"
+	"ringrelay/graphiteapi"
 	"ringrelay/hashring"
 	"ringrelay/proxy/backend"
 	"ringrelay/proxy/line"
@@ -50,6 +51,12 @@ type Config struct {
 	// flush what they accumulated to pools; listeners and rules send to
 	// them by name.
 	Aggregators map[string]AggregatorConfig `toml:"aggregators"`
+	// Sinks store what aggregators flush (an output "sink:NAME"), for the
+	// Graphite read API and for other tools.
+	Sinks map[string]SinkConfig `toml:"sinks"`
+	// GraphiteAPI serves a sink's data the way graphite-web does, on the
+	// admin listener and optionally on its own.
+	GraphiteAPI graphiteapi.Config `toml:"graphiteapi"`
 }
 
 // AdminConfig is the [admin] section: the operator's HTTP endpoint.
@@ -154,6 +161,7 @@ func DefaultConfig() Config {
 		Admin:           AdminConfig{Listen: "127.0.0.1:6061"},
 		ShutdownTimeout: config.Duration{Duration: 10 * time.Second},
 		ZooKeeper:       discovery.DefaultZooKeeperConfig(),
+		GraphiteAPI:     graphiteapi.DefaultConfig(),
 		Listeners: []ListenerConfig{
 			{Name: "graphite", Listen: "tcp://127.0.0.1:2003", Pool: "carbon", FormatConfig: line.FormatConfig{Format: "graphite"}},
 			{Name: "graphite-udp", Listen: "udp://127.0.0.1:2003", Pool: "carbon", FormatConfig: line.FormatConfig{Format: "graphite"}},
@@ -202,14 +210,22 @@ func LoadConfig(data []byte) (Config, error) {
 		Admin:           AdminConfig{Listen: "127.0.0.1:6061"},
 		ShutdownTimeout: config.Duration{Duration: 10 * time.Second},
 		ZooKeeper:       discovery.DefaultZooKeeperConfig(),
+		GraphiteAPI:     graphiteapi.DefaultConfig(),
 	}
 	// Pool sections are decoded into entries that already hold the
 	// defaults, so a key set to its zero value (debounce = "0s") keeps it.
 	var shape struct {
 		Pools       map[string]map[string]any `toml:"pools"`
 		Aggregators map[string]map[string]any `toml:"aggregators"`
+		Sinks       map[string]map[string]any `toml:"sinks"`
 	}
-	if toml.Unmarshal(data, &shape) == nil && len(shape.Aggregators) > 0 {
+	if toml.Unmarshal(data, &shape) == nil && len(shape.Sinks) > 0 {
+		cfg.Sinks = make(map[string]SinkConfig, len(shape.Sinks))
+		for name := range shape.Sinks {
+			cfg.Sinks[name] = sinkDefaults()
+		}
+	}
+	if len(shape.Aggregators) > 0 {
 		cfg.Aggregators = make(map[string]AggregatorConfig, len(shape.Aggregators))
 		for name := range shape.Aggregators {
 			cfg.Aggregators[name] = aggregatorDefaults()
@@ -238,6 +254,7 @@ func (c *Config) fillDefaults() {
 	if c.MaxQueueBytes == 0 {
 		c.MaxQueueBytes = config.ByteSize(backend.DefaultMaxQueueBytes())
 	}
+	config.FillZero(&c.GraphiteAPI, graphiteapi.DefaultConfig())
 	for i := range c.Listeners {
 		config.FillZero(&c.Listeners[i], listenerDefaults())
 		if c.Listeners[i].Name == "" {
@@ -268,8 +285,9 @@ func (c Config) validate(src []byte) error {
 		bad([]string{"zookeeper"}, "%v", err)
 	}
 	c.Admin.validate(bad)
-	if len(c.Pools) == 0 {
-		bad([]string{"pools"}, "no pools defined")
+	if len(c.Pools) == 0 && len(c.Aggregators) == 0 {
+		// An aggregator that stores into sinks needs no pool.
+		bad([]string{"pools"}, "no pools (or aggregators) defined")
 	}
 	if c.MaxConnections < 0 {
 		bad([]string{"max_connections"}, "%d must not be negative", c.MaxConnections)
@@ -403,13 +421,27 @@ func (c Config) validate(src []byte) error {
 	// that a key of the other kind is refused rather than ignored.
 	var aggKeys struct {
 		Aggregators map[string]map[string]any `toml:"aggregators"`
+		Sinks       map[string]map[string]any `toml:"sinks"`
 	}
 	if src != nil {
 		_ = toml.Unmarshal(src, &aggKeys)
 	}
+	if err := c.validateGraphiteAPI(); err != nil {
+		key, _, _ := strings.Cut(strings.TrimPrefix(err.Error(), "graphiteapi."), " ")
+		bad([]string{"graphiteapi", key}, "%s", strings.TrimPrefix(err.Error(), "graphiteapi."))
+	}
+	for _, name := range sortedKeys(c.Sinks) {
+		for _, err := range c.Sinks[name].validate(aggKeys.Sinks[name]) {
+			msg := err.Error()
+			key, _, _ := strings.Cut(msg, " ")
+			key, _, _ = strings.Cut(strings.TrimSuffix(key, ":"), "[")
+			bad([]string{"sinks", name, key}, "%s", msg)
+		}
+	}
 	for _, name := range sortedKeys(c.Aggregators) {
 		a := c.Aggregators[name]
-		for _, err := range append(a.validate(c.Pools), a.keysOfOtherKind(aggKeys.Aggregators[name])...) {
+		errs := append(a.validate(c.Pools), a.keysOfOtherKind(aggKeys.Aggregators[name])...)
+		for _, err := range append(errs, a.sinkFeedErrors(c.Sinks)...) {
 			msg := err.Error()
 			key, _, _ := strings.Cut(msg, " ")
 			key, _, _ = strings.Cut(strings.TrimSuffix(key, ":"), "[") // times[1] -> times

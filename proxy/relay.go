@@ -23,9 +23,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"reflect"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,8 +38,10 @@ import (
 	"go.uber.org/zap"
 
 	"ringrelay/discovery"
+	"ringrelay/graphiteapi"
 	"ringrelay/proxy/backend"
 	"ringrelay/proxy/line"
+	"ringrelay/sinks"
 )
 
 // Options are what a Relay is built from.
@@ -71,6 +76,16 @@ type Relay struct {
 	nextIndex int               // the next pool's index; never reused
 	aggs      map[string]*aggRT // by name
 	nextAgg   int
+	// sinks are the open sinks by name; sinkMu guards them (and sinkBase,
+	// the counts of the sinks a reload replaced) for scrapes, and
+	// writers also hold mu.
+	sinkMu   sync.Mutex
+	sinks    map[string]*sinkRT
+	sinkBase map[string]sinks.Stats
+	// api is the Graphite read API of the running config (nil: off);
+	// apiLn its own listener ([graphiteapi] listen).
+	api       atomic.Pointer[graphiteapi.API]
+	apiLn     *admin
 	listeners map[string]*listener // by listenKey
 	// discovery is nil without [zookeeper] servers; discMu guards it for
 	// the admin API, which must not wait on a reload.
@@ -118,9 +133,10 @@ func New(o Options) (*Relay, error) {
 	r := &Relay{
 		log: log, reg: reg, metrics: NewMetrics(reg), noBackends: o.NoBackends,
 		pools: map[string]*Pool{}, listeners: map[string]*listener{}, aggs: map[string]*aggRT{},
+		sinks: map[string]*sinkRT{}, sinkBase: map[string]sinks.Stats{},
 	}
 	r.retireCtx, r.retireEnd = context.WithCancel(context.Background())
-	reg.MustRegister(newUDPCollector(r), newAggCollector(r))
+	reg.MustRegister(newUDPCollector(r), newAggCollector(r), newSinkCollector(r))
 	cfg := o.Config
 	cfg.fillDefaults()
 	r.budget = backend.NewBudget(int64(cfg.MaxQueueBytes), r.metrics.Backend)
@@ -153,6 +169,8 @@ type plan struct {
 	newAdmin     *admin
 	newMetricsLn *admin
 	newDiscovery *discovery.Discovery // the [zookeeper] section changed
+	newSinks     map[string]*sinkRT   // sinks the config adds, open
+	newAPILn     *admin               // [graphiteapi] listen moved
 }
 
 // abort undoes a plan that will not be committed.
@@ -168,6 +186,9 @@ func (r *Relay) abort(pl *plan) {
 	if pl.newMetricsLn != nil {
 		pl.newMetricsLn.close()
 	}
+	if pl.newAPILn != nil {
+		pl.newAPILn.close()
+	}
 	if pl.newDiscovery != nil {
 		pl.newDiscovery.Close()
 	} else if r.discovery != nil {
@@ -178,6 +199,9 @@ func (r *Relay) abort(pl *plan) {
 	for _, p := range pl.newPools {
 		// Never routed to; backend_gone lets their series go.
 		p.close(context.Background(), backend.ReasonBackendGone)
+	}
+	for _, s := range pl.newSinks {
+		r.closeSinks([]*sinkRT{s})
 	}
 }
 
@@ -224,6 +248,18 @@ func (r *Relay) prepare(cfg Config) (*plan, error) {
 			return nil, err
 		}
 		pl.newMetricsLn = m
+	}
+	if r.running && cfg.GraphiteAPI.Listen != r.router.Load().cfg.GraphiteAPI.Listen && cfg.GraphiteAPI.Listen != "" {
+		a, err := startGraphiteAPIListener(r, cfg)
+		if err != nil {
+			r.abort(pl)
+			return nil, err
+		}
+		pl.newAPILn = a
+	}
+	if err := r.prepareSinks(pl); err != nil {
+		r.abort(pl)
+		return nil, err
 	}
 	names := sortedKeys(cfg.Pools)
 	for _, name := range names {
@@ -308,6 +344,8 @@ func (r *Relay) commit(pl *plan) (changes []string) {
 	for _, name := range rt.poolNames {
 		rt.pools[name] = r.pools[name]
 	}
+	retiredSinks := r.commitSinks(pl, &changes)
+	r.commitGraphiteAPI(cfg)
 	retiredAggs := r.commitAggregators(rt, &changes)
 	keep := map[string]bool{}
 	fresh := map[*listener]bool{}
@@ -381,11 +419,28 @@ func (r *Relay) commit(pl *plan) (changes []string) {
 		r.metricsLn = nil
 		changes = append(changes, "admin metrics_listen closed")
 	}
+	if pl.newAPILn != nil {
+		if r.apiLn != nil {
+			r.apiLn.close()
+		}
+		r.apiLn = pl.newAPILn
+		changes = append(changes, "graphiteapi moved to "+pl.newAPILn.ln.Addr().String())
+	} else if r.running && cfg.GraphiteAPI.Listen == "" && r.apiLn != nil {
+		r.apiLn.close()
+		r.apiLn = nil
+		changes = append(changes, "graphiteapi listener closed")
+	}
 	// Aggregators a reload dropped or rebuilt flush what they hold (to
 	// pools that are all still open), once no dispatcher feeds them.
 	for _, a := range retiredAggs {
 		a.stop(true)
 	}
+	// Sinks the config dropped close once no flush may still write to them.
+	for _, a := range r.aggs {
+		a.flushMu.Lock()
+		a.flushMu.Unlock() //nolint:staticcheck // a barrier: flushes in progress end
+	}
+	r.closeSinks(retiredSinks)
 	r.commitDiscovery(pl, removedPools, rewatch, &changes)
 	for _, p := range removedPools {
 		r.retiring.Add(1)
@@ -565,12 +620,18 @@ func (r *Relay) commitAggregators(rt *router, changes *[]string) (retired []*agg
 		}
 		a.outNames = ac.Output
 		outs := make([]*route, 0, len(ac.Output))
+		var ss []*sinkRT
 		for _, pool := range ac.Output {
+			if name, ok := strings.CutPrefix(pool, sinkPrefix); ok {
+				ss = append(ss, r.sinks[name])
+				continue
+			}
 			f, _ := line.NewFormat(line.FormatConfig{Format: "graphite"})
 			outs = append(outs, &route{listener: "aggregator:" + name, format: f, pool: rt.pools[pool],
 				metrics: internalListenerMetrics, npools: r.nextIndex, maxLine: 1 << 20})
 		}
 		a.outputs.Store(&outs)
+		a.sinks.Store(&ss)
 		rt.aggs[name] = a
 	}
 	for name, a := range r.aggs {
@@ -628,6 +689,15 @@ func (r *Relay) Start() error {
 			return err
 		}
 		r.metricsLn = m
+	}
+	if rt.cfg.GraphiteAPI.Listen != "" {
+		a, err := startGraphiteAPIListener(r, rt.cfg)
+		if err != nil {
+			r.mu.Unlock()
+			_ = r.Shutdown(context.Background())
+			return err
+		}
+		r.apiLn = a
 	}
 	defer r.mu.Unlock()
 	if rt.cfg.ZooKeeper.Enabled() && !r.noBackends {
@@ -761,6 +831,8 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 		for _, a := range r.aggs {
 			a.stop(r.running)
 		}
+		// Then the sinks they flushed into write what they hold.
+		r.closeSinks(slices.Collect(maps.Values(r.sinks)))
 		if r.discovery != nil {
 			r.discovery.Close()
 		}
@@ -789,6 +861,9 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 		}
 		if r.metricsLn != nil {
 			r.metricsLn.close()
+		}
+		if r.apiLn != nil {
+			r.apiLn.close()
 		}
 	}
 	if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {

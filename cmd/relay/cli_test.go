@@ -273,7 +273,8 @@ func TestPrintDefaultConfigShowsEffectiveValues(t *testing.T) {
 	zero := regexp.MustCompile(`(?m)^(\w+) = ('0'|0|'')$`)
 	for _, m := range zero.FindAllStringSubmatch(out, -1) {
 		switch m[1] {
-		case "state_dir", "token", "token_file", "metrics_listen", "auth", "aggregator", "regex", "serverset", "endpoint", "instance_from", "member_scheme":
+		case "state_dir", "token", "token_file", "metrics_listen", "auth", "aggregator", "regex", "serverset", "endpoint", "instance_from", "member_scheme",
+			"listen", "sink": // [graphiteapi]: off, or on the admin listener only
 			// an empty string that means "none", not a default
 		default:
 			t.Errorf("printed default %q is a zero standing for a default", m[0])
@@ -311,6 +312,7 @@ func TestREADMEConfigMatchesPrintedDefaults(t *testing.T) {
 	check("shutdown_timeout", readme.ShutdownTimeout, want.ShutdownTimeout)
 	check("state_dir", readme.StateDir, want.StateDir)
 	check("[admin]", readme.Admin, want.Admin)
+	check("[graphiteapi]", readme.GraphiteAPI, want.GraphiteAPI)
 	zk := readme.ZooKeeper
 	zk.Servers = want.ZooKeeper.Servers // an example
 	check("[zookeeper]", zk, want.ZooKeeper)

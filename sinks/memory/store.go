@@ -269,8 +269,11 @@ func (s *Store) Fetch(ctx context.Context, path string, res int64, from, until i
 		return nil, nil
 	}
 	r := &se.rings[li]
-	var out []sinks.Point
-	for i := r.search(from); i < r.n; i++ {
+	first := r.search(from)
+	// At most the bins of the window, and at most those held: one
+	// allocation per fetch.
+	out := make([]sinks.Point, 0, min(int64(r.n-first), (until-from+res-1)/res))
+	for i := first; i < r.n; i++ {
 		b := r.at(i)
 		if b.start >= until {
 			break
