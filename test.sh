@@ -13,8 +13,9 @@ if [ "$(id -u)" = 0 ]; then
 	# mariadb-server: the MySQL sink's tests start their own server;
 	# chromium: the status page is checked in a headless browser;
 	# graphite-web: a real graphite-web reads the Graphite API as a
-	# cluster server (and made the expression goldens).
-	apt-get install -y -qq --no-install-recommends zookeeper python3-kazoo mariadb-server chromium graphite-web >/dev/null
+	# cluster server (and made the expression goldens); docker-compose:
+	# checks docker-compose.yml (config -q; no daemon is needed).
+	apt-get install -y -qq --no-install-recommends zookeeper python3-kazoo mariadb-server chromium graphite-web docker-compose >/dev/null
 else
 	echo "test.sh: not root, skipping apt-get (ZooKeeper tests skip locally if it is missing)" >&2
 fi
