@@ -6,6 +6,7 @@ import (
 	"math"
 	"sync"
 
+	"ringrelay/aggregator"
 	"ringrelay/graphiteapi/expr"
 	"ringrelay/sinks"
 )
@@ -146,17 +147,24 @@ func (f *fetcher) fetch(ctx context.Context, pattern string, from, until int64) 
 // series reads one path's bins on g; each value is the bin's value by
 // the reducer the graphite accumulator uses for its path (Point.Value).
 func (f *fetcher) series(ctx context.Context, path string, g grid) (*expr.Series, error) {
-	pts, err := f.r.Fetch(ctx, path, g.step, g.start, g.end)
-	if err != nil {
-		return nil, &storeError{fmt.Errorf("failed to fetch %q at %ds: %w", path, g.step, err)}
-	}
 	vals := make([]float64, g.points())
 	for i := range vals {
 		vals[i] = math.NaN()
 	}
+	m := aggregator.ReducerFor(path)
+	if gr, ok := f.r.(sinks.GridReader); ok {
+		if err := gr.FetchGrid(ctx, path, g.step, g.start, m, vals); err != nil {
+			return nil, &storeError{fmt.Errorf("failed to fetch %q at %ds: %w", path, g.step, err)}
+		}
+		return &expr.Series{Name: path, PathExpression: path, Start: g.start, End: g.end, Step: g.step, Values: vals}, nil
+	}
+	pts, err := f.r.Fetch(ctx, path, g.step, g.start, g.end)
+	if err != nil {
+		return nil, &storeError{fmt.Errorf("failed to fetch %q at %ds: %w", path, g.step, err)}
+	}
 	for i := range pts {
 		if k := (pts[i].Start - g.start) / g.step; pts[i].Start >= g.start && k < int64(len(vals)) {
-			vals[k] = pts[i].Value()
+			vals[k] = sinks.Reduce(m, &pts[i])
 		}
 	}
 	return &expr.Series{Name: path, PathExpression: path, Start: g.start, End: g.end, Step: g.step, Values: vals}, nil

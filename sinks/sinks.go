@@ -103,6 +103,15 @@ type Reader interface {
 	Retentions() []Retention
 }
 
+// GridReader is a Reader that can put a series' values straight onto a
+// grid of bins, the read API's fast path (no Point per bin).
+type GridReader interface {
+	// FetchGrid sets vals[k] to the value, by method m, of path's bin at
+	// resolution res starting at start+k*res, for each such bin it holds
+	// (within its retention); it leaves the other entries as they are.
+	FetchGrid(ctx context.Context, path string, res, start int64, m aggregator.Method, vals []float64) error
+}
+
 // Seconds is d in whole seconds.
 func Seconds(d time.Duration) int64 { return int64(d / time.Second) }
 

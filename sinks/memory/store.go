@@ -29,6 +29,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"ringrelay/aggregator"
 	"ringrelay/sinks"
 )
 
@@ -282,6 +283,32 @@ func (s *Store) Fetch(ctx context.Context, path string, res int64, from, until i
 			Count: b.count, Sum: b.sum, Min: b.min, Max: b.max, Last: b.last})
 	}
 	return out, nil
+}
+
+// FetchGrid is Fetch straight onto a grid of values (sinks.GridReader).
+func (s *Store) FetchGrid(ctx context.Context, path string, res, start int64, m aggregator.Method, vals []float64) error {
+	li := s.level(res)
+	if li < 0 {
+		return fmt.Errorf("sink %q: resolution %ds is not kept (its times have %s)", s.name, res, s.resolutions())
+	}
+	from, until := max(start, s.levels[li].horizon(s.now().Unix())), start+int64(len(vals))*res
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	se := s.byPath[path]
+	if se == nil || from >= until {
+		return nil
+	}
+	r := &se.rings[li]
+	for i := r.search(from); i < r.n; i++ {
+		b := r.at(i)
+		if b.start >= until {
+			break
+		}
+		if b.start >= start && (b.start-start)%res == 0 {
+			vals[(b.start-start)/res] = aggregator.ReduceStats(m, b.count, b.sum, b.min, b.max)
+		}
+	}
+	return nil
 }
 
 func (s *Store) resolutions() string {
