@@ -11,7 +11,7 @@
 // exec: checks run as /bin/sh -c CMD. The member is drained (announced
 // STOPPING, so readers take it out of their rings, while the backend keeps
 // running) while `serverset drain` has left a drain marker for HOST:PORT
-// or while the maintenance file exists; see docs/draining.md.
+// or while the maintenance file exists; see the README, "Managing serversets".
 //
 // The logic lives in package discovery (Registrar, ParseCheck, Health).
 package main

@@ -44,7 +44,7 @@
 // serverset-register), drain warns and leaves the marker in place, so a
 // registrar of ours that starts later for HOST:PORT starts drained.
 // Readers that ignore status (Finagle's deprecated zk! resolver, Synapse,
-// Prometheus) keep such a member; see docs/draining.md.
+// Prometheus) keep such a member; see the README, "Managing serversets".
 package main
 
 import (
