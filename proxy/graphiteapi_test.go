@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,33 +16,21 @@ import (
 	"ringrelay/internal/mariadbtest"
 )
 
-// e2eConfig: statsd over UDP into aggregator "st" (1 s flushes) into sink
-// "store" (sinkSection: its kind's keys), read by the Graphite API on the
-// admin listener and on its own.
-func e2eConfig(sinkSection string) string {
-	return fmt.Sprintf(`
-[admin]
-listen = "127.0.0.1:0"
-
-[graphiteapi]
-listen = "127.0.0.1:0"
-sink = "store"
-
-[[listeners]]
-name = "statsd"
-listen = "udp://127.0.0.1:0"
-format = "statsd"
-aggregator = "st"
-
-[aggregators.st]
-kind = "statsd"
-output = ["sink:store"]
-flush_interval = "1s"
-
-[sinks.store]
-times = ["1s:1h", "1m:24h"]
-%s
-`, sinkSection)
+// e2eConfig is testdata/configs/e2e-relay.toml (statsd over UDP into
+// aggregator "st", 1 s flushes, into sink "store", read by the Graphite API
+// on the admin listener and on its own) with the sink's kind line replaced
+// by sinkSection.
+func e2eConfig(t *testing.T, sinkSection string) string {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/configs/e2e-relay.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	if !strings.Contains(text, "\nkind = \"memory\"\n") {
+		t.Fatal("testdata/configs/e2e-relay.toml lost its sink's kind line")
+	}
+	return strings.Replace(text, "\nkind = \"memory\"\n", "\n"+sinkSection+"\n", 1)
 }
 
 // renderJSON asks base for target over the last 10 minutes and returns
@@ -89,7 +78,7 @@ func sentCounts(t *testing.T, c net.Conn, n int) float64 {
 func checkEndToEnd(t *testing.T, sinkSection string) {
 	s := startSink(t, "127.0.0.1:0")
 	_ = s
-	r := startRelay(t, e2eConfig(sinkSection))
+	r := startRelay(t, e2eConfig(t, sinkSection))
 	udp := dial(t, "udp", r.ListenerAddr("statsd"))
 	want := sentCounts(t, udp, 20)
 	for _, base := range []string{"http://" + r.AdminAddr().String(), "http://" + r.GraphiteAPIAddr().String()} {

@@ -38,6 +38,22 @@ func TestExamplesPassCheckConfig(t *testing.T) {
 	}
 }
 
+// TestSharedTestConfigsPassCheckConfig: the relay configs in the top-level
+// testdata (fixtures other packages' tests run) load as relay -check-config
+// loads them.
+func TestSharedTestConfigsPassCheckConfig(t *testing.T) {
+	files, err := filepath.Glob("../../testdata/configs/*.toml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("testdata/configs: %q, %v", files, err)
+	}
+	for _, f := range files {
+		code, out, errs := runArgs(t, "", "-check-config", "-config", f)
+		if code != 0 || !strings.Contains(out, "is valid") {
+			t.Errorf("relay -check-config -config %s: code %d, stdout %q, stderr %q", f, code, out, errs)
+		}
+	}
+}
+
 // TestExamplesREADMENamesEveryFile keeps examples/README.md in step with
 // the directory: each config and unit is described there.
 func TestExamplesREADMENamesEveryFile(t *testing.T) {
