@@ -318,7 +318,19 @@ func (w *sinkWriter) line(ln []byte) {
 	if !ok {
 		return
 	}
-	w.add(sinks.Point{Path: k, Resolution: w.res, Start: ts - ts%w.res, Count: 1, Sum: v, Min: v, Max: v, Last: v})
+	w.add(sinks.Point{Path: k, Resolution: w.res, Start: statsdBin(ts, w.res), Count: 1, Sum: v, Min: v, Max: v, Last: v})
+}
+
+// statsdBin is the bin a statsd flush stamped ts is stored in: ts itself
+// for the flushes at multiples of the interval, and for the final flush of
+// a stopping aggregator (at any time) the next multiple, the flush the
+// interval it holds would have had: stored at the bin before, it would
+// overwrite the whole interval that flush stored.
+func statsdBin(ts, res int64) int64 {
+	if r := ts % res; r != 0 {
+		return ts - r + res
+	}
+	return ts
 }
 
 // bin adds a graphite aggregator's bin with all its statistics.

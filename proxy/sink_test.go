@@ -233,3 +233,20 @@ func TestSinkReopenedKeepsCounting(t *testing.T) {
 		t.Fatalf("points_written went back from %v to %v", before, got)
 	}
 }
+
+// A statsd value is stored at its flush's stamp; the final flush of a
+// stopping aggregator, between two multiples of the interval, goes to the
+// next one, not over the interval the last regular flush stored.
+func TestStatsdFlushBins(t *testing.T) {
+	w := &sinkWriter{res: 10}
+	w.line([]byte("stats_counts.a 5 100"))
+	w.line([]byte("stats_counts.a 3 103"))
+	w.line([]byte("not a flushed line"))
+	want := []sinks.Point{
+		{Path: "stats_counts.a", Resolution: 10, Start: 100, Count: 1, Sum: 5, Min: 5, Max: 5, Last: 5},
+		{Path: "stats_counts.a", Resolution: 10, Start: 110, Count: 1, Sum: 3, Min: 3, Max: 3, Last: 3},
+	}
+	if !slices.Equal(w.buf, want) {
+		t.Fatalf("points %+v, want %+v", w.buf, want)
+	}
+}
