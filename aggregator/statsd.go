@@ -53,8 +53,8 @@ type Statsd struct {
 	// the cells of counters[badKey], [packetsKey] and [metricsKey]: statsd
 	// resets these to 0 and never deletes them
 	bad, packets, metrics *float64
-	scratch               []byte     // the sanitised key being built
-	rng                   *rand.Rand // reservoir sampling (max_timer_samples)
+	bufs                  [numParseBufs]parseBuf // parse scratch, taken with TryLock
+	rng                   *rand.Rand             // reservoir sampling (max_timer_samples)
 	// totals since NewStatsd, for the caller's metrics (Stats)
 	datagrams, lines, badLines, keysDropped uint64
 	samplesShed                             uint64 // timer samples beyond max_timer_samples (kept in statistics only)
@@ -271,30 +271,104 @@ func (s *Statsd) keepTimer(name string) bool {
 // in bad_lines_seen, as do the samples on which statsd 0.9.0 would crash
 // ("@ 0.5", "@Infinity", "@+1": a rate that passes its check but not its
 // regexp).
+//
+// The datagram is parsed into operations with no lock held (callers on
+// several goroutines parse in parallel), then applied in order under the
+// accumulator's lock, so the result is the one sequential handling gives.
 func (s *Statsd) Datagram(b []byte) {
+	pb := s.parseBuf()
+	pb.parse(b)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	*s.packets++
 	s.datagrams++
+	for i := range pb.ops {
+		s.apply(pb, &pb.ops[i])
+	}
+	s.mu.Unlock()
+	pb.release()
+}
+
+// opKind is what one parsed operation does.
+type opKind uint8
+
+const (
+	opLine    opKind = iota // a line begins: metrics_received
+	opBad                   // a refused sample (or line): bad_lines_seen
+	opCounter               // any type but ms, g and s
+	opTimer
+	opGauge
+	opSet
+)
+
+// op is one step of a parsed datagram.
+type op struct {
+	kind   opKind
+	reason line.Reason // opBad
+	sign   bool        // opGauge: the value was written with a sign (a delta)
+	// key is a view into the datagram, or, when keyEnd > 0, arena[keyStart:keyEnd]
+	key              []byte
+	keyStart, keyEnd int
+	member           []byte // opSet
+	v, rate          float64
+}
+
+// parseBuf is one caller's scratch: the operations of a datagram and the
+// sanitised keys they refer to.
+type parseBuf struct {
+	mu    sync.Mutex // held while in use
+	ops   []op
+	arena []byte
+}
+
+// parseBufs are reused without allocation (a sync.Pool drops its items
+// under the race detector, and this path must not allocate per line).
+const numParseBufs = 8
+
+// parseBuf returns a free scratch, or a new one when all are busy.
+func (s *Statsd) parseBuf() *parseBuf {
+	for i := range s.bufs {
+		if s.bufs[i].mu.TryLock() {
+			return &s.bufs[i]
+		}
+	}
+	pb := &parseBuf{}
+	pb.mu.Lock()
+	return pb
+}
+
+func (pb *parseBuf) release() {
+	clear(pb.ops) // let go of views into the datagram
+	pb.ops, pb.arena = pb.ops[:0], pb.arena[:0]
+	pb.mu.Unlock()
+}
+
+func (pb *parseBuf) keyOf(o *op) []byte {
+	if o.keyEnd > 0 {
+		return pb.arena[o.keyStart:o.keyEnd]
+	}
+	return o.key
+}
+
+// parse splits a datagram into operations; it reads no accumulator state.
+func (pb *parseBuf) parse(b []byte) {
 	for {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			if len(b) > 0 {
-				s.line1(b)
+				pb.line1(b)
 			}
 			return
 		}
 		if i > 0 {
-			s.line1(b[:i])
+			pb.line1(b[:i])
 		}
 		b = b[i+1:]
 	}
 }
 
-// line1 handles one non-empty line of a datagram.
-func (s *Statsd) line1(seg []byte) {
-	*s.metrics++
-	s.lines++
+// line1 parses one non-empty line of a datagram.
+func (pb *parseBuf) line1(seg []byte) {
+	pb.ops = append(pb.ops, op{kind: opLine})
 	body, tags := seg, []byte(nil)
 	if i := bytes.Index(seg, []byte("|#")); i >= 0 {
 		body, tags = seg[:i], seg[i+2:]
@@ -305,39 +379,44 @@ func (s *Statsd) line1(seg []byte) {
 	c := bytes.IndexByte(body, ':')
 	if c < 0 {
 		// the single sample "1" has no type
-		s.badLine(line.BadFields)
+		pb.ops = append(pb.ops, op{kind: opBad, reason: line.BadFields})
 		return
 	}
-	key := s.key(body[:c], tags)
+	key := op{}
+	if raw := body[:c]; len(tags) == 0 && cleanKey(raw) {
+		key.key = raw
+	} else {
+		key.keyStart = len(pb.arena)
+		pb.arena = appendKey(pb.arena, raw, tags)
+		key.keyEnd = len(pb.arena)
+		if key.keyEnd == key.keyStart { // an empty key: keep it a view
+			key.keyEnd, key.key = 0, raw[:0]
+		}
+	}
 	rest := body[c+1:]
 	for {
 		var smp []byte
 		if i := bytes.IndexByte(rest, ':'); i >= 0 {
 			smp, rest = rest[:i], rest[i+1:]
-			s.sample(key, smp)
+			pb.sample(key, smp)
 			continue
 		}
-		s.sample(key, rest)
+		pb.sample(key, rest)
 		return
 	}
 }
 
-// key returns the sanitised key with its DogStatsD tags, either a view into
-// raw or s.scratch.
-func (s *Statsd) key(raw, tags []byte) []byte {
-	if len(tags) == 0 {
-		clean := true
-		for _, c := range raw {
-			if !keyByte(c) {
-				clean = false
-				break
-			}
-		}
-		if clean {
-			return raw
+func cleanKey(raw []byte) bool {
+	for _, c := range raw {
+		if !keyByte(c) {
+			return false
 		}
 	}
-	buf := s.scratch[:0]
+	return true
+}
+
+// appendKey appends the sanitised key with its DogStatsD tags.
+func appendKey(buf, raw, tags []byte) []byte {
 	prevSpace := false
 	buf = appendSanitized(buf, raw, &prevSpace)
 	if len(tags) > 0 {
@@ -378,7 +457,6 @@ func (s *Statsd) key(raw, tags []byte) []byte {
 			}
 		}
 	}
-	s.scratch = buf
 	return buf
 }
 
@@ -418,8 +496,9 @@ func appendSanitized(dst, raw []byte, prevSpace *bool) []byte {
 	return dst
 }
 
-// sample validates and applies one value|type[|@rate[|...]] of key.
-func (s *Statsd) sample(key, smp []byte) {
+// sample parses one value|type[|@rate[|...]] of key into an operation.
+func (pb *parseBuf) sample(key op, smp []byte) {
+	bad := func(r line.Reason) { pb.ops = append(pb.ops, op{kind: opBad, reason: r}) }
 	var f0, f1, f2 []byte
 	has1, has2 := false, false
 	if i := bytes.IndexByte(smp, '|'); i >= 0 {
@@ -438,17 +517,17 @@ func (s *Statsd) sample(key, smp []byte) {
 	}
 	// lib/helpers.js is_valid_packet, on the raw type
 	if !has1 {
-		s.badLine(line.BadType)
+		bad(line.BadType)
 		return
 	}
 	rate := 1.0
 	if has2 {
 		if len(f2) < 2 || f2[0] != '@' || f2[1] == '-' {
-			s.badLine(line.BadRate)
+			bad(line.BadRate)
 			return
 		}
 		if _, ok := jsNumber(f2[1:]); !ok {
-			s.badLine(line.BadRate)
+			bad(line.BadRate)
 			return
 		}
 		// Number(fields[2].match(/^@([\d\.]+)/)[1]); no match crashes statsd
@@ -457,7 +536,7 @@ func (s *Statsd) sample(key, smp []byte) {
 			j++
 		}
 		if j == 1 {
-			s.badLine(line.BadRate)
+			bad(line.BadRate)
 			return
 		}
 		rate, _ = jsNumber(f2[1:j])
@@ -468,18 +547,52 @@ func (s *Statsd) sample(key, smp []byte) {
 	case "ms":
 		var ok bool
 		if v, ok = jsNumber(f0); !ok || len(f0) == 0 || !(v >= 0) {
-			s.badLine(line.BadValue)
+			bad(line.BadValue)
 			return
 		}
 	default:
 		var ok bool
 		if v, ok = jsNumber(f0); !ok || len(f0) == 0 {
-			s.badLine(line.BadValue)
+			bad(line.BadValue)
 			return
 		}
 	}
+	o := key
+	o.v, o.rate = v, rate
 	switch string(jsTrim(f1)) {
 	case "ms":
+		o.kind = opTimer
+	case "g":
+		o.kind = opGauge
+		o.sign = f0[0] == '+' || f0[0] == '-'
+	case "s":
+		o.kind = opSet
+		o.member = f0
+		if len(f0) == 0 {
+			o.member = []byte("0")
+		} else if !utf8.Valid(f0) {
+			o.member = whatwgUTF8(f0)
+		}
+	default:
+		o.kind = opCounter
+	}
+	pb.ops = append(pb.ops, o)
+}
+
+// apply performs one parsed operation on the state, under s.mu.
+func (s *Statsd) apply(pb *parseBuf, o *op) {
+	switch o.kind {
+	case opLine:
+		*s.metrics++
+		s.lines++
+		return
+	case opBad:
+		s.badLine(o.reason)
+		return
+	}
+	key := pb.keyOf(o)
+	switch o.kind {
+	case opTimer:
 		t := s.timers[string(key)]
 		if t == nil {
 			if !s.admit() {
@@ -488,9 +601,9 @@ func (s *Statsd) sample(key, smp []byte) {
 			t = &timerState{}
 			s.timers[string(key)] = t
 		}
-		s.addTimer(t, v)
-		t.count += 1 / rate
-	case "g":
+		s.addTimer(t, o.v)
+		t.count += 1 / o.rate
+	case opGauge:
 		g := s.gauges[string(key)]
 		if g == nil {
 			if !s.admit() {
@@ -498,16 +611,16 @@ func (s *Statsd) sample(key, smp []byte) {
 			}
 			g = &gaugeState{}
 			s.gauges[string(key)] = g
-			g.v = v
-		} else if g.v != 0 && g.v == g.v && (f0[0] == '+' || f0[0] == '-') {
-			g.v += v
+			g.v = o.v
+		} else if g.v != 0 && g.v == g.v && o.sign {
+			g.v += o.v
 		} else {
-			g.v = v
+			g.v = o.v
 		}
 		if s.delGauges {
 			g.ttl = s.cfg.GaugesMaxTTL // ttl > 0: the key is in statsd's gaugesTTL
 		}
-	case "s":
+	case opSet:
 		m := s.sets[string(key)]
 		if m == nil {
 			if !s.admit() {
@@ -516,18 +629,12 @@ func (s *Statsd) sample(key, smp []byte) {
 			m = make(map[string]struct{})
 			s.sets[string(key)] = m
 		}
-		member := f0
-		if len(member) == 0 {
-			member = []byte("0")
-		} else if !utf8.Valid(member) {
-			member = whatwgUTF8(member)
-		}
-		if string(member) == "__proto__" {
+		if string(o.member) == "__proto__" {
 			// store['__proto__'] = true sets no property in JavaScript
 			return
 		}
-		if _, ok := m[string(member)]; !ok {
-			m[string(member)] = struct{}{}
+		if _, ok := m[string(o.member)]; !ok {
+			m[string(o.member)] = struct{}{}
 		}
 	default:
 		p := s.counters[string(key)]
@@ -541,7 +648,7 @@ func (s *Statsd) sample(key, smp []byte) {
 		} else if *p != *p {
 			*p = 0 // if (!counters[key]) counters[key] = 0, and NaN is falsy
 		}
-		*p += float64(v * (1 / rate))
+		*p += float64(o.v * (1 / o.rate))
 	}
 }
 

@@ -35,6 +35,12 @@ type route struct {
 	npools      int // pool indexes this route's pools use are below it
 	maxLine     int
 	idle        time.Duration // idle_timeout of a stream connection
+	// direct: every line goes to agg as read, unparsed here (a listener
+	// of the aggregator's own format feeding it, with no rules): the
+	// accumulator parses each line once and counts the bad ones as its
+	// daemon does (statsd's bad_lines_seen), so a line Etsy statsd takes
+	// (any unknown type is a counter) is taken here too.
+	direct bool
 }
 
 // batchFlushBytes is the size at which a per-backend batch is handed to its
@@ -176,6 +182,14 @@ type decision struct {
 func (d *dispatcher) decide(ln []byte) (dec decision, ok bool) {
 	// A key is never longer than its line, nor a rewritten line more than
 	// 64 bytes longer: sized here, the formats never allocate.
+	if d.r.direct {
+		if len(ln) == 0 {
+			return dec, false
+		}
+		d.in++
+		dec.agg, dec.out = d.r.agg, ln
+		return dec, true
+	}
 	if len(ln)+64 > cap(d.scratch) {
 		d.growScratch(len(ln) + 64)
 	}

@@ -588,6 +588,9 @@ func (r *Relay) newRoute(rt *router, lc ListenerConfig) (*route, error) {
 		}
 		ro.rules = append(ro.rules, ru)
 	}
+	if ro.agg != nil && len(ro.rules) == 0 && !lc.CCRNames && lc.Format == ro.agg.cfg.Kind {
+		ro.direct = true
+	}
 	return ro, nil
 }
 
