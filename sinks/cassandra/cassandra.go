@@ -66,7 +66,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -79,8 +78,6 @@ const (
 	// maxPathLen bounds a stored path (Cassandra allows 64 KiB keys; no
 	// graphite tool reads paths anywhere near this).
 	maxPathLen = 4096
-	// rejectLogEvery rate-limits the log line about dropped invalid points.
-	rejectLogEvery = time.Minute
 	// maxTTL is Cassandra's largest TTL: 20 years.
 	maxTTL = 20 * 365 * 24 * time.Hour
 )
@@ -93,10 +90,9 @@ type Sink struct {
 	store *store
 	async *sinks.Async
 
-	rejected      atomic.Uint64 // points dropped by Write before queueing
-	lastRejectLog atomic.Int64  // unix nanos of the last such log line
-	closeOnce     sync.Once
-	closeErr      error
+	screen    *sinks.Screen // drops (counts) what cannot be stored before it is queued
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var (
@@ -134,47 +130,18 @@ func open(name string, c Config, rets []sinks.Retention, q sinks.AsyncConfig, lo
 	if _, err := st.session(); err != nil {
 		log.Warn("cassandra unreachable at open; the sink connects at the first write or read that finds it up", zap.Error(err))
 	}
-	return &Sink{name: name, log: log, store: st, async: sinks.NewAsync(st, q, log)}, nil
+	return &Sink{name: name, log: log, store: st, async: sinks.NewAsync(st, q, log),
+		screen: sinks.NewScreen(log, st.now, st.reject)}, nil
 }
 
 // Write queues the points that can be stored and drops (counts) the rest;
-// it never waits for Cassandra. pts is only read during the call.
-func (s *Sink) Write(pts []sinks.Point) {
-	now := s.store.now().Unix()
-	for i := range pts {
-		if s.store.reject(&pts[i], now) != "" {
-			s.async.Write(s.keep(pts, now))
-			return
-		}
-	}
-	s.async.Write(pts)
-}
-
-// keep returns the storable points of pts (a new slice), counting and
-// logging (rate-limited) the rest.
-func (s *Sink) keep(pts []sinks.Point, now int64) []sinks.Point {
-	out := make([]sinks.Point, 0, len(pts))
-	for i := range pts {
-		why := s.store.reject(&pts[i], now)
-		if why == "" {
-			out = append(out, pts[i])
-			continue
-		}
-		s.rejected.Add(1)
-		if last := s.lastRejectLog.Load(); time.Since(time.Unix(0, last)) >= rejectLogEvery &&
-			s.lastRejectLog.CompareAndSwap(last, time.Now().UnixNano()) {
-			s.log.Warn("point dropped (further drops this minute are only counted)",
-				zap.String("path", pts[i].Path), zap.Int64("resolution", pts[i].Resolution),
-				zap.Int64("start", pts[i].Start), zap.String("reason", why))
-		}
-	}
-	return out
-}
+// it never waits for the Cassandra. pts is only read during the call.
+func (s *Sink) Write(pts []sinks.Point) { s.async.Write(s.screen.Keep(pts)) }
 
 // Stats returns the counts: the queue's, plus the points Write refused.
 func (s *Sink) Stats() sinks.Stats {
 	st := s.async.Stats()
-	st.Dropped += s.rejected.Load()
+	st.Dropped += s.screen.Rejected()
 	return st
 }
 

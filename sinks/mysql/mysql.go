@@ -70,9 +70,6 @@ import (
 // (the driver's default is the OS's, minutes).
 const defaultDialTimeout = 5 * time.Second
 
-// rejectLogEvery rate-limits the log line about dropped invalid points.
-const rejectLogEvery = time.Minute
-
 // Sink is an open MySQL sink; it implements sinks.Sink and sinks.Reader.
 // All methods are safe for concurrent use.
 type Sink struct {
@@ -81,8 +78,7 @@ type Sink struct {
 	store *store
 	async *sinks.Async
 
-	rejected      atomic.Uint64 // points dropped by Write before queueing
-	lastRejectLog atomic.Int64  // unix nanos of the last such log line
+	screen *sinks.Screen // drops (counts) what cannot be stored before it is queued
 
 	stopRetention context.CancelFunc
 	wg            sync.WaitGroup // the retention goroutine
@@ -139,7 +135,8 @@ func open(name string, c Config, rets []sinks.Retention, q sinks.AsyncConfig, lo
 		db.Close()
 		return nil, fmt.Errorf("sink %q: %w", name, err)
 	}
-	s := &Sink{name: name, log: log, store: st, async: sinks.NewAsync(st, q, log)}
+	s := &Sink{name: name, log: log, store: st, async: sinks.NewAsync(st, q, log),
+		screen: sinks.NewScreen(log, st.now, st.reject)}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopRetention = cancel
 	s.wg.Go(func() { s.retentionLoop(ctx, c.RetentionInterval.Duration) })
@@ -177,42 +174,12 @@ func checkOpen(st *store, timeout time.Duration) error {
 
 // Write queues the points that can be stored and drops (counts) the rest;
 // it never waits for the database. pts is only read during the call.
-func (s *Sink) Write(pts []sinks.Point) {
-	now := s.store.now().Unix()
-	for i := range pts {
-		if s.store.reject(&pts[i], now) != "" {
-			s.async.Write(s.keep(pts, now))
-			return
-		}
-	}
-	s.async.Write(pts)
-}
-
-// keep returns the storable points of pts (a new slice), counting and
-// logging the rest.
-func (s *Sink) keep(pts []sinks.Point, now int64) []sinks.Point {
-	out := make([]sinks.Point, 0, len(pts))
-	for i := range pts {
-		why := s.store.reject(&pts[i], now)
-		if why == "" {
-			out = append(out, pts[i])
-			continue
-		}
-		s.rejected.Add(1)
-		if last := s.lastRejectLog.Load(); time.Since(time.Unix(0, last)) >= rejectLogEvery &&
-			s.lastRejectLog.CompareAndSwap(last, time.Now().UnixNano()) {
-			s.log.Warn("point dropped (further drops this minute are only counted)",
-				zap.String("path", pts[i].Path), zap.Int64("resolution", pts[i].Resolution),
-				zap.Int64("start", pts[i].Start), zap.String("reason", why))
-		}
-	}
-	return out
-}
+func (s *Sink) Write(pts []sinks.Point) { s.async.Write(s.screen.Keep(pts)) }
 
 // Stats returns the counts: the queue's, plus the points Write refused.
 func (s *Sink) Stats() sinks.Stats {
 	st := s.async.Stats()
-	st.Dropped += s.rejected.Load()
+	st.Dropped += s.screen.Rejected()
 	return st
 }
 
