@@ -180,7 +180,11 @@ type listenerMetrics struct {
 	invalid     [256]prometheus.Counter // by line.Reason
 }
 
-func (m *Metrics) listener(name string) *listenerMetrics {
+// listener returns the series of the listener name, which reads lines of
+// format: invalid-line series are made for the reasons the format can
+// produce only (line.FormatReasons); the others count nowhere, as no line
+// of that format is refused for them.
+func (m *Metrics) listener(name, format string) *listenerMetrics {
 	lm := &listenerMetrics{
 		in:          m.linesIn.WithLabelValues(name),
 		rejected:    m.rejected.WithLabelValues(name),
@@ -190,6 +194,9 @@ func (m *Metrics) listener(name string) *listenerMetrics {
 		unread:      m.unread.WithLabelValues(name),
 	}
 	for _, r := range line.Reasons() {
+		lm.invalid[r] = prometheus.NewCounter(prometheus.CounterOpts{Name: "unused"})
+	}
+	for _, r := range line.FormatReasons(format) {
 		lm.invalid[r] = m.invalid.WithLabelValues(name, r.String())
 	}
 	return lm

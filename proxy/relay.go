@@ -560,7 +560,7 @@ func (r *Relay) newRoute(rt *router, lc ListenerConfig) (*route, error) {
 		format:   f,
 		pool:     rt.pools[lc.Pool],
 		agg:      rt.aggs[lc.Aggregator],
-		metrics:  r.metrics.listener(lc.Name),
+		metrics:  r.metrics.listener(lc.Name, lc.Format),
 		npools:   r.nextIndex,
 		maxLine:  int(lc.MaxLine),
 		idle:     lc.IdleTimeout.Duration,

@@ -131,7 +131,7 @@ func (r *Relay) testRoute(rt *router, o RouteOptions) (*route, error) {
 		if err != nil {
 			return nil, err
 		}
-		ro.listener, ro.metrics, ro.maxLine = "route", r.metrics.listener("route"), 1<<20
+		ro.listener, ro.metrics, ro.maxLine = "route", r.metrics.listener("route", ""), 1<<20
 		return ro, nil
 	}
 	p := rt.pools[o.Pool]
@@ -153,7 +153,7 @@ func (r *Relay) testRoute(rt *router, o RouteOptions) (*route, error) {
 		return nil, err
 	}
 	return &route{cfg: ListenerConfig{Name: "route", FormatConfig: fc}, listener: "route", format: f, pool: p,
-		metrics: r.metrics.listener("route"), npools: r.nextIndex, maxLine: 1 << 20}, nil
+		metrics: r.metrics.listener("route", ""), npools: r.nextIndex, maxLine: 1 << 20}, nil
 }
 
 // UseLiveMembers replaces the members of a route-only relay's pools with

@@ -64,3 +64,19 @@ func Reasons() []Reason {
 	}
 	return rs
 }
+
+// FormatReasons are the reasons a line of format can be refused for: its
+// parser's, and TooLong (set by the reader). They are the label values a
+// listener's invalid-line series are made for; an unknown format has
+// them all.
+func FormatReasons(format string) []Reason {
+	switch format {
+	case FormatGraphite:
+		return []Reason{TooLong, NoKey, BadFields, BadValue, BadTimestamp, BadChar}
+	case FormatStatsd:
+		return []Reason{TooLong, NoKey, BadFields, BadValue, BadType, BadRate, BadChar}
+	case FormatRegex:
+		return []Reason{TooLong, NoKey, NoMatch, BadChar}
+	}
+	return Reasons()
+}
