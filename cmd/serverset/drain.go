@@ -36,11 +36,7 @@ func runDrain(ctx context.Context, cmd string, args []string, stdout, stderr io.
 	if *wait < 0 {
 		return fmt.Errorf("-wait %s: want 0 or more", *wait)
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	s, err := c.connect(ctx, log)
+	s, log, err := c.open(ctx, stderr)
 	if err != nil {
 		return err
 	}

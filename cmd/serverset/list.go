@@ -24,11 +24,7 @@ func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := c.parse(args); err != nil {
 		return err
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	s, err := c.connect(ctx, log)
+	s, _, err := c.open(ctx, stderr)
 	if err != nil {
 		return err
 	}

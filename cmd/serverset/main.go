@@ -225,6 +225,20 @@ func (s *session) close() {
 // connect opens a client and waits up to c.timeout for a session. Session
 // changes are logged (connect, disconnect, expiry) and signalled on
 // changed.
+// open builds the logger and connects: what every command does once its
+// flags are read. The caller closes the session.
+func (c *common) open(ctx context.Context, stderr io.Writer) (*session, *zap.Logger, error) {
+	log, err := c.logger(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := c.connect(ctx, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, log, nil
+}
+
 func (c *common) connect(ctx context.Context, log *zap.Logger) (*session, error) {
 	s := &session{changed: make(chan struct{}, 1)}
 	var sessions atomic.Int64 // sessions had, to log reconnects but not the first connect

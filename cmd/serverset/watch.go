@@ -25,11 +25,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *resync <= 0 {
 		return fmt.Errorf("-resync %s: want a positive duration", *resync)
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	s, err := c.connect(ctx, log)
+	s, log, err := c.open(ctx, stderr)
 	if err != nil {
 		return err
 	}
