@@ -76,11 +76,13 @@ type Relay struct {
 	nextIndex int               // the next pool's index; never reused
 	aggs      map[string]*aggRT // by name
 	nextAgg   int
-	// sinks are the open sinks by name; sinkMu guards them (and sinkBase,
-	// the counts of the sinks a reload replaced) for scrapes, and
-	// writers also hold mu.
+	// sinks are the open sinks by name; sinkMu guards them for scrapes
+	// (writers also hold mu), and with them what the name's series add:
+	// the sinks a reload replaced, until no flush can write to them any
+	// more (sinkOld), then their final counts (sinkBase).
 	sinkMu   sync.Mutex
 	sinks    map[string]*sinkRT
+	sinkOld  map[string][]*sinkRT
 	sinkBase map[string]sinks.Stats
 	// api is the Graphite read API of the running config (nil: off);
 	// apiLn its own listener ([graphiteapi] listen).
@@ -133,7 +135,7 @@ func New(o Options) (*Relay, error) {
 	r := &Relay{
 		log: log, reg: reg, metrics: NewMetrics(reg), noBackends: o.NoBackends,
 		pools: map[string]*Pool{}, listeners: map[string]*listener{}, aggs: map[string]*aggRT{},
-		sinks: map[string]*sinkRT{}, sinkBase: map[string]sinks.Stats{},
+		sinks: map[string]*sinkRT{}, sinkOld: map[string][]*sinkRT{}, sinkBase: map[string]sinks.Stats{},
 	}
 	r.retireCtx, r.retireEnd = context.WithCancel(context.Background())
 	reg.MustRegister(newUDPCollector(r), newAggCollector(r), newSinkCollector(r))
@@ -441,6 +443,7 @@ func (r *Relay) commit(pl *plan) (changes []string) {
 		a.flushMu.Unlock() //nolint:staticcheck // a barrier: flushes in progress end
 	}
 	r.closeSinks(retiredSinks)
+	r.settleSinkCounts()
 	r.commitDiscovery(pl, removedPools, rewatch, &changes)
 	for _, p := range removedPools {
 		r.retiring.Add(1)

@@ -120,8 +120,6 @@ type sinkRT struct {
 	name string
 	cfg  SinkConfig
 	s    sinks.Sink // nil when it failed to open (then points to it are counted, lost)
-	// res are its resolutions in seconds, to refuse points of others early.
-	res []int64
 	// lost counts points for a sink that failed to open.
 	lostMu sync.Mutex
 	lost   uint64
@@ -156,9 +154,6 @@ func (s *sinkRT) reader() sinks.Reader {
 
 func openSinkRT(name string, c SinkConfig, log *zap.Logger) (*sinkRT, error) {
 	st := &sinkRT{name: name, cfg: c}
-	for _, r := range c.retentions() {
-		st.res = append(st.res, sinks.Seconds(r.Resolution))
-	}
 	s, err := sinkKinds[c.Kind].open(name, c, log.Named("sink").With(zap.String("sink", name)))
 	if err != nil {
 		return nil, fmt.Errorf("failed to open sink %q: %w", name, err)
@@ -194,11 +189,15 @@ func (r *Relay) commitSinks(pl *plan, changes *[]string) (retired []*sinkRT) {
 		defer r.sinkMu.Unlock()
 		if s == nil {
 			delete(r.sinks, name)
+			delete(r.sinkOld, name)
 			delete(r.sinkBase, name)
 			return
 		}
 		if old := r.sinks[name]; old != nil && old != s {
-			r.sinkBase[name] = addSinkStats(r.sinkBase[name], old.stats()) // counters never restart
+			// Counters never restart: the name's series add the
+			// replaced sink's counts, including drops of a flush that
+			// still wrote to it while it closed.
+			r.sinkOld[name] = append(r.sinkOld[name], old)
 		}
 		r.sinks[name] = s
 	}
@@ -231,6 +230,23 @@ func (r *Relay) commitSinks(pl *plan, changes *[]string) (retired []*sinkRT) {
 	return retired
 }
 
+// settleSinkCounts folds the counts of the sinks a reload replaced into
+// their name's base, once no flush can write to them (after the
+// aggregators' barrier), and lets them go.
+func (r *Relay) settleSinkCounts() {
+	r.sinkMu.Lock()
+	defer r.sinkMu.Unlock()
+	for name, olds := range r.sinkOld {
+		b := r.sinkBase[name]
+		for _, old := range olds {
+			o := old.stats()
+			b.Written, b.Errors, b.Dropped = b.Written+o.Written, b.Errors+o.Errors, b.Dropped+o.Dropped
+		}
+		r.sinkBase[name] = b
+		delete(r.sinkOld, name)
+	}
+}
+
 // closeSinks closes sinks no aggregator writes to any more, each within
 // the shutdown timeout.
 func (r *Relay) closeSinks(ss []*sinkRT) {
@@ -248,10 +264,6 @@ func (r *Relay) closeSinks(ss []*sinkRT) {
 		}
 		cancel()
 	}
-}
-
-func addSinkStats(a, b sinks.Stats) sinks.Stats {
-	return sinks.Stats{Written: a.Written + b.Written, Errors: a.Errors + b.Errors, Dropped: a.Dropped + b.Dropped}
 }
 
 // sinkOutputs are an aggregator's outputs that name sinks.
@@ -405,9 +417,13 @@ func (c *sinkCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, s := range c.r.sinks {
 		st := s.stats()
 		base := c.r.sinkBase[name]
-		st.Written += base.Written
-		st.Errors += base.Errors
-		st.Dropped += base.Dropped
+		st.Written, st.Errors, st.Dropped = st.Written+base.Written, st.Errors+base.Errors, st.Dropped+base.Dropped
+		for _, old := range c.r.sinkOld[name] {
+			o := old.stats()
+			st.Written += o.Written
+			st.Errors += o.Errors
+			st.Dropped += o.Dropped
+		}
 		rows = append(rows, row{name, st})
 	}
 	c.r.sinkMu.Unlock()
