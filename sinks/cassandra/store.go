@@ -3,6 +3,7 @@ package cassandra
 import (
 	"errors"
 	"fmt"
+	stdlog "log"
 	"sync"
 	"time"
 
@@ -29,10 +30,40 @@ type store struct {
 	now       func() time.Time
 	index     *indexCache // used by the writer goroutine only
 
+	glog *gocqlLog
+
 	mu     sync.Mutex
 	sess   *gocql.Session // nil until connected
 	closed bool
 }
+
+// gocqlLog is gocql's logger: the sink's, until the sink closes. gocql's
+// control connection goroutine outlives Session.Close and may still log a
+// failed reconnect; once close has returned nothing of the sink's logs
+// (a write in progress finishes first: mu).
+type gocqlLog struct {
+	std    *stdlog.Logger
+	mu     sync.RWMutex
+	closed bool
+}
+
+func (l *gocqlLog) log(write func()) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if !l.closed {
+		write()
+	}
+}
+
+func (l *gocqlLog) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+}
+
+func (l *gocqlLog) Print(v ...any)                 { l.log(func() { l.std.Print(v...) }) }
+func (l *gocqlLog) Printf(format string, v ...any) { l.log(func() { l.std.Printf(format, v...) }) }
+func (l *gocqlLog) Println(v ...any)               { l.log(func() { l.std.Println(v...) }) }
 
 // statements are the CQL texts the sink runs, for its keyspace.
 type statements struct {
@@ -85,14 +116,15 @@ func newStore(c Config, rets []sinks.Retention, log *zap.Logger, now func() time
 	// find wait ~1 ms on loopback, and wrote no faster (measured by
 	// BenchmarkFind and BenchmarkWriteBatch).
 	cl.WriteCoalesceWaitTime = 0
-	cl.Logger = zap.NewStdLog(log.Named("gocql"))
+	glog := &gocqlLog{std: zap.NewStdLog(log.Named("gocql"))}
+	cl.Logger = glog
 	if c.Username != "" {
 		cl.Authenticator = gocql.PasswordAuthenticator{Username: c.Username, Password: c.Password}
 	}
 	s := &store{
 		cfg: c, cluster: cl, rets: rets, retention: map[int64]int64{},
 		bucket: sinks.Seconds(c.Bucket.Duration), stmts: newStatements(c.Keyspace, c.Replication),
-		log: log, now: now,
+		log: log, now: now, glog: glog,
 	}
 	var longest int64
 	for _, r := range rets {
@@ -144,4 +176,5 @@ func (s *store) close() {
 	if sess != nil {
 		sess.Close()
 	}
+	s.glog.close()
 }
