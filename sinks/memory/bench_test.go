@@ -13,7 +13,7 @@ import (
 // aggregator's flush does, at two resolutions.
 func BenchmarkWrite(b *testing.B) {
 	clk := newClock(t0)
-	s := openStore(b, Config{MaxSeries: 10_000}, clk, "10s:1h", "1m:1d")
+	s := openStore(b, Config{MaxSeries: 10_000, MaxPoints: 1 << 30}, clk, "10s:1h", "1m:1d")
 	batches := make([][]sinks.Point, 10)
 	for k := range batches {
 		for i := range 500 {
@@ -51,7 +51,7 @@ func BenchmarkFind(b *testing.B) {
 	}{{"100k", 1000}, {"1M", 10_000}} {
 		b.Run(size.name, func(b *testing.B) {
 			clk := newClock(t0)
-			s := openStore(b, Config{MaxSeries: size.hosts * 100}, clk, "10s:1h")
+			s := openStore(b, Config{MaxSeries: size.hosts * 100, MaxPoints: 1 << 30}, clk, "10s:1h")
 			batch := make([]sinks.Point, 0, 100)
 			for h := range size.hosts {
 				batch = batch[:0]

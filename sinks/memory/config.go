@@ -13,6 +13,13 @@ type Config struct {
 	// beyond it is dropped and counted (Stats.Dropped). A series whose
 	// points have all expired is forgotten, which makes room again.
 	MaxSeries int `toml:"max_series"`
+	// MaxPoints bounds the bins held over every series and resolution
+	// (48 bytes each, and up to as much again while rings grow): a point
+	// that would add a bin beyond it is dropped and counted, while bins
+	// already held are still overwritten. With max_series it is what
+	// bounds the store's memory: the default 10,000,000 is about 0.5 to
+	// 1 GiB.
+	MaxPoints int `toml:"max_points"`
 	// Snapshot is a file the store is saved to every SnapshotInterval and
 	// at Close, and loaded from at Open, so that a restart keeps the data;
 	// "" keeps nothing across restarts.
@@ -25,7 +32,7 @@ type Config struct {
 // DefaultConfig returns the defaults: 100,000 series, no snapshot, and a
 // snapshot every minute when one is configured.
 func DefaultConfig() Config {
-	return Config{MaxSeries: 100_000, SnapshotInterval: config.Duration{Duration: time.Minute}}
+	return Config{MaxSeries: 100_000, MaxPoints: 10_000_000, SnapshotInterval: config.Duration{Duration: time.Minute}}
 }
 
 // Validate reports the first setting that cannot work; the error starts
@@ -33,6 +40,9 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	if c.MaxSeries < 1 {
 		return fmt.Errorf("max_series %d: must be at least 1", c.MaxSeries)
+	}
+	if c.MaxPoints < 1 {
+		return fmt.Errorf("max_points %d: must be at least 1", c.MaxPoints)
 	}
 	if d := c.SnapshotInterval.Duration; d != 0 && d < time.Second {
 		return fmt.Errorf("snapshot_interval %q: must be at least 1s (or 0: only at Close)", d)

@@ -77,6 +77,15 @@ func (r *ring) insert(b bin, limit int) bool {
 	return true
 }
 
+// has reports whether a bin with this start is held.
+func (r *ring) has(start int64) bool {
+	if r.n > 0 && r.at(r.n-1).start == start {
+		return true
+	}
+	i := r.search(start)
+	return i < r.n && r.at(i).start == start
+}
+
 // search is the index of the first bin whose start is >= start (n if none).
 func (r *ring) search(start int64) int {
 	return sort.Search(r.n, func(i int) bool { return r.at(i).start >= start })

@@ -291,7 +291,19 @@ func (s *Store) decodeSeries(d *decoder, path string, from []int, res []int64, n
 				return fmt.Errorf("series %q: start %d is not a multiple of %ds", path, start, res[i])
 			}
 			li := from[i]
-			if se == nil || li < 0 || start < s.levels[li].horizon(now) || !se.rings[li].put(b, s.levels[li].slots) {
+			if se == nil || li < 0 || start < s.levels[li].horizon(now) {
+				st.skipped++
+				continue
+			}
+			r := &se.rings[li]
+			before := r.n
+			if s.points >= s.cfg.MaxPoints && r.n < s.levels[li].slots && !r.has(start) {
+				st.skipped++ // beyond max_points
+				continue
+			}
+			kept := r.put(b, s.levels[li].slots)
+			s.points += r.n - before
+			if !kept {
 				st.skipped++
 				continue
 			}

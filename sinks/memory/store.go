@@ -58,6 +58,7 @@ type Store struct {
 	list   []*series // the same series, for sweeps and snapshots in steps
 	root   node
 	st     sinks.Stats
+	points int // bins held over every ring (bounded by max_points)
 	closed bool
 
 	stop      chan struct{}
@@ -210,8 +211,15 @@ func (s *Store) put(p *sinks.Point, now int64) (dropped string) {
 		se = s.addSeries(p.Path)
 	}
 	r := &se.rings[li]
+	before := r.n
 	r.expire(l.horizon(now))
-	if !r.put(bin{start: p.Start, count: p.Count, sum: p.Sum, min: p.Min, max: p.Max, last: p.Last}, l.slots) {
+	if s.points-(before-r.n) >= s.cfg.MaxPoints && r.n < l.slots && !r.has(p.Start) {
+		s.points -= before - r.n
+		return "max_points reached"
+	}
+	kept := r.put(bin{start: p.Start, count: p.Count, sum: p.Sum, min: p.Min, max: p.Max, last: p.Last}, l.slots)
+	s.points += r.n - before
+	if !kept {
 		return "older than every bin the series keeps"
 	}
 	return ""
@@ -228,6 +236,9 @@ func (s *Store) addSeries(path string) *series {
 
 // removeSeries forgets se (under the lock).
 func (s *Store) removeSeries(se *series) {
+	for li := range se.rings {
+		s.points -= se.rings[li].n
+	}
 	last := s.list[len(s.list)-1]
 	s.list[se.idx], last.idx = last, se.idx
 	s.list[len(s.list)-1] = nil
@@ -388,9 +399,11 @@ func (s *Store) expire(se *series, now int64) (empty bool) {
 	empty = true
 	for li := range se.rings {
 		r := &se.rings[li]
+		before := r.n
 		if r.expire(s.levels[li].horizon(now)) > 0 {
 			empty = false
 		}
+		s.points -= before - r.n
 		r.shrink()
 	}
 	return empty

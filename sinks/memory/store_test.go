@@ -97,10 +97,10 @@ func TestConfigValidate(t *testing.T) {
 		want string // error prefix, "" for none
 	}{
 		{"default", DefaultConfig(), ""},
-		{"snapshot", Config{MaxSeries: 1, Snapshot: "/x", SnapshotInterval: d("10s")}, ""},
-		{"only at close", Config{MaxSeries: 1, Snapshot: "/x"}, ""},
-		{"no series", Config{MaxSeries: 0, SnapshotInterval: d("1m")}, "max_series 0:"},
-		{"sub-second", Config{MaxSeries: 1, SnapshotInterval: d("10ms")}, "snapshot_interval \"10ms\":"},
+		{"snapshot", Config{MaxSeries: 1, MaxPoints: 1 << 30, Snapshot: "/x", SnapshotInterval: d("10s")}, ""},
+		{"only at close", Config{MaxSeries: 1, MaxPoints: 1 << 30, Snapshot: "/x"}, ""},
+		{"no series", Config{MaxSeries: 0, MaxPoints: 1 << 30, SnapshotInterval: d("1m")}, "max_series 0:"},
+		{"sub-second", Config{MaxSeries: 1, MaxPoints: 1 << 30, SnapshotInterval: d("10ms")}, "snapshot_interval \"10ms\":"},
 	} {
 		err := tc.c.Validate()
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)) {
@@ -178,7 +178,7 @@ func TestPointsPerSeriesWrap(t *testing.T) {
 
 func TestMaxSeriesCountsDrops(t *testing.T) {
 	clk := newClock(t0)
-	s := openStore(t, Config{MaxSeries: 3}, clk, "10s:1h")
+	s := openStore(t, Config{MaxSeries: 3, MaxPoints: 1 << 30}, clk, "10s:1h")
 	for i := range 5 {
 		s.Write([]sinks.Point{pt(fmt.Sprintf("s.%d", i), 10, t0, 1)})
 	}
@@ -302,7 +302,7 @@ func TestFindLeafAndBranch(t *testing.T) {
 
 func TestRetentionExpiry(t *testing.T) {
 	clk := newClock(t0)
-	s := openStore(t, Config{MaxSeries: 1}, clk, "10s:60s")
+	s := openStore(t, Config{MaxSeries: 1, MaxPoints: 1 << 30}, clk, "10s:60s")
 	s.Write([]sinks.Point{pt("old.one", 10, t0, 1), pt("old.one", 10, t0+30, 2)})
 	clk.set(t0 + 60) // t0's bin ended 50 s ago: kept; [t0+30, t0+40) too
 	if got := starts(fetch(t, s, "old.one", 10, 0, math.MaxInt64)); !slices.Equal(got, []int64{t0, t0 + 30}) {
@@ -376,7 +376,7 @@ func TestWriteAllocatesNothingForKnownSeries(t *testing.T) {
 
 func TestConcurrentWriteFetchFind(t *testing.T) {
 	clk := newClock(t0 + 3600)
-	s := openStore(t, Config{MaxSeries: 1000}, clk, "10s:1h", "1m:1d")
+	s := openStore(t, Config{MaxSeries: 1000, MaxPoints: 1 << 30}, clk, "10s:1h", "1m:1d")
 	var wg sync.WaitGroup
 	const writers, rounds = 4, 200
 	for w := range writers {
@@ -427,5 +427,31 @@ func TestConcurrentWriteFetchFind(t *testing.T) {
 	}
 	if st := s.Stats(); st.Written != writers*rounds*50 || st.Dropped != 0 {
 		t.Errorf("stats %+v, want %d written", st, writers*rounds*50)
+	}
+}
+
+// max_points bounds the bins over all series: a point that would add one
+// beyond it is dropped and counted; bins held are still overwritten, and
+// the sweep of expired bins makes room again.
+func TestMaxPointsBoundsTheStore(t *testing.T) {
+	clk := newClock(t0 + 60)
+	s := openStore(t, Config{MaxSeries: 100, MaxPoints: 5}, clk, "10s:1h")
+	var pts []sinks.Point
+	for i := range int64(4) {
+		pts = append(pts, pt(fmt.Sprintf("a%d", i), 10, t0, 1), pt(fmt.Sprintf("a%d", i), 10, t0+10, 1))
+	}
+	s.Write(pts) // 8 bins offered, 5 fit
+	if st := s.Stats(); st.Written != 5 || st.Dropped != 3 {
+		t.Fatalf("stats %+v, want 5 written and 3 dropped at max_points 5", st)
+	}
+	s.Write([]sinks.Point{pt("a0", 10, t0, 9)}) // an overwrite needs no room
+	if got := fetch(t, s, "a0", 10, t0, t0+10); len(got) != 1 || got[0].Sum != 9 {
+		t.Fatalf("the held bin was not overwritten at the bound: %+v", got)
+	}
+	clk.set(t0 + 3600 + 15) // t0's bins leave the retention
+	s.sweep()               // (every minute in a running store)
+	s.Write([]sinks.Point{pt("b", 10, t0+3600, 1)})
+	if st := s.Stats(); st.Dropped != 3 {
+		t.Fatalf("stats %+v: expired bins did not make room", st)
 	}
 }
