@@ -368,13 +368,13 @@ func appendPyValue(dst []byte, v float64) []byte {
 		}
 		return strconv.AppendInt(dst, int64(v), 10)
 	}
-	return appendPyRepr(dst, v)
+	return AppendPyRepr(dst, v)
 }
 
-// appendPyRepr appends Python's repr of a float: the shortest digits that
+// AppendPyRepr appends Python's repr of a float (Python 3's str too): the shortest digits that
 // read back, fixed notation when the decimal exponent is in [-4, 16),
 // else d.ddde±XX.
-func appendPyRepr(dst []byte, v float64) []byte {
+func AppendPyRepr(dst []byte, v float64) []byte {
 	switch {
 	case math.IsNaN(v):
 		return append(dst, "nan"...)

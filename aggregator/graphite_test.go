@@ -319,8 +319,8 @@ func TestAppendPyRepr(t *testing.T) {
 		{100, "100.0"}, {1234567890123456, "1234567890123456.0"}, {math.Inf(-1), "-inf"}, {math.NaN(), "nan"},
 		{0.5, "0.5"}, {math.Copysign(0, -1), "-0.0"},
 	} {
-		if got := string(appendPyRepr(nil, c.v)); got != c.want {
-			t.Errorf("appendPyRepr(%v) = %q, want %q", c.v, got, c.want)
+		if got := string(AppendPyRepr(nil, c.v)); got != c.want {
+			t.Errorf("AppendPyRepr(%v) = %q, want %q", c.v, got, c.want)
 		}
 	}
 }

@@ -3,33 +3,17 @@ package expr
 import (
 	"math"
 	"strconv"
-	"strings"
+
+	"ringrelay/aggregator"
 )
 
 // The Python semantics graphite-web's results depend on: how it prints
 // numbers into series names, rounds, takes a modulo and slices a list.
 
 // pyFloatStr formats f as Python 3's str(float) does: the shortest repr,
-// always with a fraction or an exponent ("100.0", "1e+16", "inf").
-func pyFloatStr(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	case math.IsNaN(f):
-		return "nan"
-	}
-	abs := math.Abs(f)
-	if abs != 0 && (abs < 1e-4 || abs >= 1e16) {
-		return strconv.FormatFloat(f, 'e', -1, 64) // both write two exponent digits at least
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.Contains(s, ".") {
-		s += ".0"
-	}
-	return s
-}
+// always with a fraction or an exponent ("100.0", "1e+16", "inf"); the
+// graphite accumulator's formatting, which carbon's goldens pin.
+func pyFloatStr(f float64) string { return string(aggregator.AppendPyRepr(nil, f)) }
 
 // pyG formats f as Python's "%g" does (six significant digits).
 func pyG(f float64) string {
