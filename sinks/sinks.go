@@ -70,6 +70,14 @@ type Stats struct {
 	Dropped uint64 // points dropped: queue full (oldest shed), or given up after errors
 }
 
+// Add returns the counts of s and o together (the queue: s's).
+func (s Stats) Add(o Stats) Stats {
+	s.Written += o.Written
+	s.Errors += o.Errors
+	s.Dropped += o.Dropped
+	return s
+}
+
 // Sink receives flushed bins.
 type Sink interface {
 	// Write takes points to store. It never blocks on I/O: a sink that

@@ -192,7 +192,7 @@ func (s *Store) Write(pts []sinks.Point) {
 
 // put stores one point under the lock, or says why it was dropped.
 func (s *Store) put(p *sinks.Point, now int64) (dropped string) {
-	if p.Path == "" || p.Resolution <= 0 || p.Start%p.Resolution != 0 {
+	if sinks.CheckPoint(p) != nil {
 		return "invalid point (empty path, or start not a multiple of the resolution)"
 	}
 	li := s.level(p.Resolution)
