@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"reflect"
@@ -239,8 +240,7 @@ func (r *Relay) settleSinkCounts() {
 	for name, olds := range r.sinkOld {
 		b := r.sinkBase[name]
 		for _, old := range olds {
-			o := old.stats()
-			b.Written, b.Errors, b.Dropped = b.Written+o.Written, b.Errors+o.Errors, b.Dropped+o.Dropped
+			b = b.Add(old.stats())
 		}
 		r.sinkBase[name] = b
 		delete(r.sinkOld, name)
@@ -368,16 +368,19 @@ func (w *sinkWriter) flush() {
 	w.buf = w.buf[:0]
 }
 
-// parseFlushedLine splits "key value timestamp".
+// parseFlushedLine splits "key value timestamp" (as the statsd
+// accumulator writes it: one space between fields). Only the key is
+// copied, as the point's path.
 func parseFlushedLine(ln []byte) (key string, v float64, ts int64, ok bool) {
-	f := strings.Fields(string(ln))
-	if len(f) != 3 {
+	k, rest, ok1 := bytes.Cut(ln, []byte{' '})
+	val, stamp, ok2 := bytes.Cut(rest, []byte{' '})
+	if !ok1 || !ok2 || len(k) == 0 {
 		return "", 0, 0, false
 	}
 	var err1, err2 error
-	v, err1 = strconv.ParseFloat(f[1], 64)
-	ts, err2 = strconv.ParseInt(f[2], 10, 64)
-	return f[0], v, ts, err1 == nil && err2 == nil
+	v, err1 = strconv.ParseFloat(string(val), 64)
+	ts, err2 = strconv.ParseInt(string(stamp), 10, 64)
+	return string(k), v, ts, err1 == nil && err2 == nil
 }
 
 // sinkCollector reports each sink's counts at scrape time; a sink a reload
@@ -415,14 +418,9 @@ func (c *sinkCollector) Collect(ch chan<- prometheus.Metric) {
 	var rows []row
 	c.r.sinkMu.Lock()
 	for name, s := range c.r.sinks {
-		st := s.stats()
-		base := c.r.sinkBase[name]
-		st.Written, st.Errors, st.Dropped = st.Written+base.Written, st.Errors+base.Errors, st.Dropped+base.Dropped
+		st := s.stats().Add(c.r.sinkBase[name])
 		for _, old := range c.r.sinkOld[name] {
-			o := old.stats()
-			st.Written += o.Written
-			st.Errors += o.Errors
-			st.Dropped += o.Dropped
+			st = st.Add(old.stats())
 		}
 		rows = append(rows, row{name, st})
 	}
