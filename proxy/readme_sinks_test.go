@@ -93,7 +93,7 @@ func TestREADMESinksShowTheDefaults(t *testing.T) {
 			t.Errorf("the Sinks section shows no %s block", k)
 		}
 	}
-	cfg, err := LoadConfig([]byte(tomlBlocks(readmeSection(t, "## Configuration"))[0]))
+	cfg, err := LoadConfig([]byte(readmeConfigBlock(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

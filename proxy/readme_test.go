@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"os"
 	"reflect"
-	"strings"
 	"testing"
 
 	"ringrelay/hashring"
@@ -12,23 +10,7 @@ import (
 // TestREADMEConfigLoads keeps the README's configuration reference honest:
 // its TOML block must load.
 func TestREADMEConfigLoads(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	i := strings.Index(doc, "## Configuration")
-	if i < 0 {
-		t.Fatal("README has no ## Configuration section")
-	}
-	doc = doc[i:]
-	start := strings.Index(doc, "```toml\n")
-	end := strings.Index(doc[start+8:], "```")
-	if start < 0 || end < 0 {
-		t.Fatal("no toml block in the Configuration section")
-	}
-	block := doc[start+8 : start+8+end]
-	cfg, err := LoadConfig([]byte(block))
+	cfg, err := LoadConfig([]byte(readmeConfigBlock(t)))
 	if err != nil {
 		t.Fatalf("README config does not load: %v", err)
 	}
@@ -42,14 +24,7 @@ func TestREADMEConfigLoads(t *testing.T) {
 // defaults once the example values (names, addresses, servers, rules) are
 // set aside.
 func TestREADMEConfigShowsTheDefaults(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	doc = doc[strings.Index(doc, "## Configuration"):]
-	start := strings.Index(doc, "```toml\n") + 8
-	cfg, err := LoadConfig([]byte(doc[start : start+strings.Index(doc[start:], "```")]))
+	cfg, err := LoadConfig([]byte(readmeConfigBlock(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,4 +61,15 @@ func TestREADMEConfigShowsTheDefaults(t *testing.T) {
 	if cfg.MaxConnections != defaultMaxConnections || cfg.StateDir != "" {
 		t.Errorf("README max_connections %d / state_dir %q, defaults %d / \"\"", cfg.MaxConnections, cfg.StateDir, defaultMaxConnections)
 	}
+}
+
+// readmeConfigBlock is the first toml block of the README's Configuration
+// section: the configuration reference.
+func readmeConfigBlock(t *testing.T) string {
+	t.Helper()
+	blocks := tomlBlocks(readmeSection(t, "## Configuration"))
+	if len(blocks) == 0 {
+		t.Fatal("no toml block in the README's Configuration section")
+	}
+	return blocks[0]
 }
