@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -111,5 +112,53 @@ func BenchmarkAppendJSNumber(b *testing.B) {
 	b.ReportAllocs()
 	for i := range b.N {
 		buf = AppendJSNumber(buf[:0], vals[i%len(vals)])
+	}
+}
+
+// BenchmarkStatsdBenchLoad is the load of the throughput runs (the statsd
+// oracle's bench driver): 10,000 keys split 7,000/2,000/1,000 between
+// counters, timers and gauges, each line a random key of its type, packed
+// into 1,400-byte datagrams. One op is one line.
+func BenchmarkStatsdBenchLoad(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var dgs [][]byte
+	var d []byte
+	lines := 0
+	for range 200000 {
+		var l string
+		switch x := rng.IntN(100); {
+		case x < 70:
+			l = fmt.Sprintf("bench.counters.key%04d:1|c", rng.IntN(7000))
+		case x < 90:
+			l = fmt.Sprintf("bench.timers.key%04d:%d|ms", rng.IntN(2000), rng.IntN(1000))
+		default:
+			l = fmt.Sprintf("bench.gauges.key%04d:%d|g", rng.IntN(1000), rng.IntN(100))
+		}
+		if len(d)+1+len(l) > 1400 {
+			dgs, d = append(dgs, d), nil
+		}
+		if len(d) > 0 {
+			d = append(d, '\n')
+		}
+		d = append(d, l...)
+		lines++
+	}
+	dgs = append(dgs, d)
+	perDgram := float64(lines) / float64(len(dgs))
+	s := NewStatsd(testConfig())
+	for _, d := range dgs {
+		s.Datagram(d)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for i := 0; n < b.N; i++ {
+		s.Datagram(dgs[i%len(dgs)])
+		n += int(perDgram)
+		if i%len(dgs) == len(dgs)-1 {
+			b.StopTimer()
+			s.Flush(time.Unix(int64(i), 0), func([]byte) {})
+			b.StartTimer()
+		}
 	}
 }

@@ -137,6 +137,14 @@ func jsTrim(s []byte) []byte {
 // decimal literals ("5.", ".5", "1e2"). ok is false where JavaScript gives NaN.
 // It does not allocate except for rare overflowing or non-decimal inputs.
 func jsNumber(s []byte) (v float64, ok bool) {
+	if v, ok := plainInteger(s); ok {
+		return v, true
+	}
+	return jsNumberGeneral(s)
+}
+
+// jsNumberGeneral is jsNumber for any input.
+func jsNumberGeneral(s []byte) (v float64, ok bool) {
 	s = jsTrim(s)
 	if len(s) == 0 {
 		return 0, true
@@ -200,6 +208,38 @@ func jsNumber(s []byte) (v float64, ok bool) {
 	v, err := strconv.ParseFloat(unsafe.String(&s[0], len(s)), 64)
 	if err != nil && !math.IsInf(v, 0) {
 		return 0, false
+	}
+	return v, true
+}
+
+// plainInteger reads the common case of a statsd value, an optionally
+// signed decimal integer of at most 15 digits, which a float64 holds exactly
+// (Number gives the same, -0 included). ok is false for anything else.
+func plainInteger(s []byte) (float64, bool) {
+	if len(s) == 0 || len(s) > 15 {
+		return 0, false
+	}
+	i, neg := 0, false
+	switch s[0] {
+	case '-':
+		i, neg = 1, true
+	case '+':
+		i = 1
+	}
+	if i == len(s) {
+		return 0, false
+	}
+	var x uint64
+	for ; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			return 0, false
+		}
+		x = x*10 + uint64(d)
+	}
+	v := float64(x)
+	if neg {
+		v = -v
 	}
 	return v, true
 }

@@ -2,10 +2,13 @@ package aggregator
 
 import (
 	"bytes"
+	"hash/maphash"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"ringrelay/proxy/line"
@@ -16,11 +19,16 @@ import (
 // them as its graphite backend would.
 //
 // It is safe for concurrent use: any number of reader goroutines may call
-// Datagram while another calls Flush. Datagram takes one mutex per datagram
-// (not per line) and allocates nothing for a key already seen (new keys and
-// new set members are copied into the maps). Flush holds that mutex only
-// to take a snapshot of the values and reset them; the arithmetic, the
-// formatting and the emit callback run after it is released.
+// Datagram while another calls Flush. The keys are spread over
+// statsdShards shards by a hash, each with its own lock: a datagram is
+// parsed with no lock held, then each shard it touches is locked once and
+// given its operations in the datagram's order, so readers on several
+// cores apply in parallel while every key sees its samples in order.
+// Datagram allocates nothing for a key already seen (new keys and new set
+// members are copied into the maps). Flush excludes Datagram (gate) only
+// to take a snapshot of the values and reset them, so a datagram is wholly
+// in one interval; the arithmetic, the formatting and the emit callback
+// run after it is released.
 type Statsd struct {
 	cfg StatsdConfig
 	// derived from cfg, read-only after NewStatsd
@@ -44,22 +52,47 @@ type Statsd struct {
 	// graphiteStats of the previous flush, as statsd's backend reports them
 	lastFlushTS, lastFlushLen, lastFlushMS int64
 
-	mu       sync.Mutex // guards the fields below it
+	// gate: Datagram applies under its read lock, Flush takes its
+	// snapshot under its write lock.
+	gate   sync.RWMutex
+	oldTS  int64 // statsd's old_timestamp; under gate's write lock
+	shards [statsdShards]statsdShard
+	seed   maphash.Seed
+	keys   atomic.Int64 // keys held, over every shard
+	// the cells of counters[badKey], [packetsKey] and [metricsKey]: statsd
+	// resets these to 0 and never deletes them; each lives in its key's
+	// shard (badSh, ...), as a client's sample for that key would
+	bad, packets, metrics       *float64
+	badSh, packetsSh, metricsSh uint8
+	lagSh                       uint8
+	bufs                        [numParseBufs]parseBuf // parse scratch, taken with TryLock
+	datagrams, lines, badLines  atomic.Uint64          // totals since NewStatsd (Stats)
+	badBy                       [line.NumReasons]atomic.Uint64
+}
+
+// statsdShards is how many shards the keys are spread over: enough that
+// readers on different cores seldom want the same one at once.
+const statsdShards = 16
+
+// statsdShard holds the keys whose hash falls in it. Its fields are
+// guarded by mu.
+type statsdShard struct {
+	mu       sync.Mutex
 	counters map[string]*float64
 	timers   map[string]*timerState
 	gauges   map[string]*gaugeState
 	sets     map[string]map[string]struct{}
-	oldTS    int64 // statsd's old_timestamp
-	// the cells of counters[badKey], [packetsKey] and [metricsKey]: statsd
-	// resets these to 0 and never deletes them
-	bad, packets, metrics *float64
-	bufs                  [numParseBufs]parseBuf // parse scratch, taken with TryLock
-	rng                   *rand.Rand             // reservoir sampling (max_timer_samples)
+	rng      *rand.Rand // reservoir sampling (max_timer_samples)
 	// totals since NewStatsd, for the caller's metrics (Stats)
-	datagrams, lines, badLines, keysDropped uint64
-	samplesShed                             uint64 // timer samples beyond max_timer_samples (kept in statistics only)
-	samplesHeld                             int    // timer samples held now
-	badBy                                   [line.NumReasons]uint64
+	keysDropped uint64
+	samplesShed uint64 // timer samples beyond max_timer_samples (kept in statistics only)
+	samplesHeld int    // timer samples held now
+	_           [64]byte
+}
+
+// shardOf returns the shard of key.
+func (s *Statsd) shardOf(key []byte) uint8 {
+	return uint8(maphash.Bytes(s.seed, key) % statsdShards)
 }
 
 // StatsdStats are an accumulator's totals since it was built, and the keys
@@ -81,31 +114,39 @@ type StatsdStats struct {
 
 // Stats returns the accumulator's totals. Safe for concurrent use.
 func (s *Statsd) Stats() StatsdStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return StatsdStats{Keys: s.keysLocked(), Datagrams: s.datagrams, Lines: s.lines, BadLines: s.badLines, KeysDropped: s.keysDropped,
-		BadByReason: s.badBy, Samples: s.samplesHeld, SamplesShed: s.samplesShed}
-}
-
-func (s *Statsd) keysLocked() int {
-	return len(s.counters) + len(s.timers) + len(s.gauges) + len(s.sets)
-}
-
-// badLine counts a sample statsd refuses (bad_lines_seen), and why.
-func (s *Statsd) badLine(r line.Reason) {
-	*s.bad++
-	s.badLines++
-	s.badBy[r]++
-}
-
-// admit reports whether a new key may be added: not beyond MaxKeys (a
-// line for a new key beyond it is dropped and counted).
-func (s *Statsd) admit() bool {
-	if s.cfg.MaxKeys > 0 && s.keysLocked() >= s.cfg.MaxKeys {
-		s.keysDropped++
-		return false
+	st := StatsdStats{Keys: int(s.keys.Load()), Datagrams: s.datagrams.Load(), Lines: s.lines.Load(), BadLines: s.badLines.Load()}
+	for r := range st.BadByReason {
+		st.BadByReason[r] = s.badBy[r].Load()
 	}
-	return true
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		st.KeysDropped += sh.keysDropped
+		st.Samples += sh.samplesHeld
+		st.SamplesShed += sh.samplesShed
+		sh.mu.Unlock()
+	}
+	return st
+}
+
+// admit reports whether a new key may be added to shard sh: not beyond
+// MaxKeys (a line for a new key beyond it is dropped and counted). A key
+// admitted is counted as held.
+func (s *Statsd) admit(sh *statsdShard) bool {
+	if s.cfg.MaxKeys <= 0 {
+		s.keys.Add(1)
+		return true
+	}
+	for {
+		k := s.keys.Load()
+		if k >= int64(s.cfg.MaxKeys) {
+			sh.keysDropped++
+			return false
+		}
+		if s.keys.CompareAndSwap(k, k+1) {
+			return true
+		}
+	}
 }
 
 type timerState struct {
@@ -125,11 +166,11 @@ type overflow struct {
 
 // addTimer adds v to t, keeping at most max samples (0: all): beyond it,
 // Algorithm R's uniform reservoir, and exact statistics in t.over.
-func (s *Statsd) addTimer(t *timerState, v float64) {
+func (s *Statsd) addTimer(sh *statsdShard, t *timerState, v float64) {
 	bound := s.cfg.MaxTimerSamples
 	if bound == 0 || len(t.vals) < bound && t.over.seen == 0 {
 		t.vals = append(t.vals, v)
-		s.samplesHeld++
+		sh.samplesHeld++
 		return
 	}
 	o := &t.over
@@ -146,10 +187,10 @@ func (s *Statsd) addTimer(t *timerState, v float64) {
 	o.sum += v
 	o.sumSq += v * v
 	o.lo, o.hi = min(o.lo, v), max(o.hi, v)
-	if j := s.rng.Int64N(o.seen); j < int64(len(t.vals)) {
+	if j := sh.rng.Int64N(o.seen); j < int64(len(t.vals)) {
 		t.vals[j] = v
 	}
-	s.samplesShed++
+	sh.samplesShed++
 }
 
 type gaugeState struct {
@@ -167,13 +208,12 @@ type pctNames struct {
 
 // NewStatsd returns an empty accumulator. cfg must have passed Validate.
 func NewStatsd(cfg StatsdConfig) *Statsd {
-	s := &Statsd{
-		cfg:      cfg,
-		counters: make(map[string]*float64),
-		timers:   make(map[string]*timerState),
-		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		gauges:   make(map[string]*gaugeState),
-		sets:     make(map[string]map[string]struct{}),
+	s := &Statsd{cfg: cfg, seed: maphash.MakeSeed()}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.counters, sh.timers = make(map[string]*float64), make(map[string]*timerState)
+		sh.gauges, sh.sets = make(map[string]*gaugeState), make(map[string]map[string]struct{})
+		sh.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
 	s.flushSeconds = float64(cfg.FlushInterval.Duration.Nanoseconds()) / 1e6 / 1000
 	s.delCounters, s.delTimers, s.delSets, s.delGauges = cfg.deletes()
@@ -181,7 +221,12 @@ func NewStatsd(cfg StatsdConfig) *Statsd {
 	s.badKey, s.packetsKey, s.metricsKey = ps+".bad_lines_seen", ps+".packets_received", ps+".metrics_received"
 	s.lagKey = ps + ".timestamp_lag"
 	s.bad, s.packets, s.metrics = new(float64), new(float64), new(float64)
-	s.counters[s.badKey], s.counters[s.packetsKey], s.counters[s.metricsKey] = s.bad, s.packets, s.metrics
+	s.badSh, s.packetsSh, s.metricsSh = s.shardOf([]byte(s.badKey)), s.shardOf([]byte(s.packetsKey)), s.shardOf([]byte(s.metricsKey))
+	s.lagSh = s.shardOf([]byte(s.lagKey))
+	s.shards[s.badSh].counters[s.badKey] = s.bad
+	s.shards[s.packetsSh].counters[s.packetsKey] = s.packets
+	s.shards[s.metricsSh].counters[s.metricsKey] = s.metrics
+	s.keys.Store(3)
 	if len(cfg.CalculatedTimerMetrics) > 0 {
 		s.timerKeep = make(map[string]bool)
 		for _, m := range cfg.CalculatedTimerMetrics {
@@ -273,27 +318,78 @@ func (s *Statsd) keepTimer(name string) bool {
 // regexp).
 //
 // The datagram is parsed into operations with no lock held (callers on
-// several goroutines parse in parallel), then applied in order under the
-// accumulator's lock, so the result is the one sequential handling gives.
-func (s *Statsd) Datagram(b []byte) {
+// several goroutines parse in parallel), then each shard's operations are
+// applied in the datagram's order under the shard's lock. Every key (and
+// each of statsd's own counters) lives in one shard, so each sees its
+// samples in the order sequential handling gives them.
+//
+// It returns the datagram's lines (the non-empty ones: its share of
+// metrics_received).
+func (s *Statsd) Datagram(b []byte) (lines int) {
 	pb := s.parseBuf()
-	pb.parse(b)
-	s.mu.Lock()
-	*s.packets++
-	s.datagrams++
-	for i := range pb.ops {
-		s.apply(pb, &pb.ops[i])
+	pb.parse(s, b)
+	if pb.own {
+		// A client's sample for one of statsd's own counters: its
+		// increments must interleave with the samples as they came.
+		pb.reset()
+		pb.each = true
+		pb.parse(s, b)
 	}
-	s.mu.Unlock()
+	pb.link()
+	s.gate.RLock()
+	// Each shard the datagram touches, once: those free now first, then
+	// (all the rest busy) waiting for one.
+	for pending := pb.used; pending != 0; {
+		took := false
+		for m := pending; m != 0; m &= m - 1 {
+			i := bits.TrailingZeros32(m)
+			if sh := &s.shards[i]; sh.mu.TryLock() {
+				s.applyShard(sh, pb, pb.head[i])
+				sh.mu.Unlock()
+				pending &^= 1 << i
+				took = true
+			}
+		}
+		if !took {
+			i := bits.TrailingZeros32(pending)
+			sh := &s.shards[i]
+			sh.mu.Lock()
+			s.applyShard(sh, pb, pb.head[i])
+			sh.mu.Unlock()
+			pending &^= 1 << i
+		}
+	}
+	s.gate.RUnlock()
+	lines = pb.lines
+	s.datagrams.Add(1)
+	s.lines.Add(uint64(lines))
+	if pb.bad > 0 {
+		s.badLines.Add(uint64(pb.bad))
+		for r, n := range pb.badBy {
+			if n > 0 {
+				s.badBy[r].Add(uint64(n))
+			}
+		}
+	}
 	pb.release()
+	return lines
+}
+
+// applyShard performs, in order, the operations of pb linked from i on
+// (all of shard sh), with sh.mu held.
+func (s *Statsd) applyShard(sh *statsdShard, pb *parseBuf, i int32) {
+	for ; i >= 0; i = pb.ops[i].next {
+		s.apply(sh, pb, &pb.ops[i])
+	}
 }
 
 // opKind is what one parsed operation does.
 type opKind uint8
 
 const (
-	opLine    opKind = iota // a line begins: metrics_received
-	opBad                   // a refused sample (or line): bad_lines_seen
+	opLine    opKind = iota // v lines begin: metrics_received += v
+	opPacket                // a datagram begins: packets_received++
+	opBad                   // v refused samples (or lines): bad_lines_seen += v
 	opCounter               // any type but ms, g and s
 	opTimer
 	opGauge
@@ -302,9 +398,10 @@ const (
 
 // op is one step of a parsed datagram.
 type op struct {
-	kind   opKind
-	reason line.Reason // opBad
-	sign   bool        // opGauge: the value was written with a sign (a delta)
+	kind opKind
+	sign bool  // opGauge: the value was written with a sign (a delta)
+	sh   uint8 // the shard of the key (of the statsd counter for opLine, opPacket, opBad)
+	next int32 // the next operation of the same shard, or -1
 	// key is a view into the datagram, or, when keyEnd > 0, arena[keyStart:keyEnd]
 	key              []byte
 	keyStart, keyEnd int
@@ -316,8 +413,44 @@ type op struct {
 // sanitised keys they refer to.
 type parseBuf struct {
 	mu    sync.Mutex // held while in use
+	s     *Statsd    // the accumulator parsing now (shards, statsd's own keys)
 	ops   []op
 	arena []byte
+	lines int // the lines parsed
+	bad   int // the samples refused, and why
+	badBy [line.NumReasons]int
+	// each: an operation per line and per refused sample for statsd's own
+	// counters, in their places (the datagram has a client's sample for
+	// one of them: own). Otherwise one operation each adds them all, at
+	// the end: the same sums, since nothing else touches those counters.
+	each, own bool
+	// the operations of each shard, linked through op.next (link)
+	head, tail [statsdShards]int32
+	used       uint32 // the shards with operations
+}
+
+// link chains each shard's operations in order and notes the shards used.
+func (pb *parseBuf) link() {
+	for i := range pb.ops {
+		o := &pb.ops[i]
+		o.next = -1
+		if pb.used&(1<<o.sh) == 0 {
+			pb.used |= 1 << o.sh
+			pb.head[o.sh] = int32(i)
+		} else {
+			pb.ops[pb.tail[o.sh]].next = int32(i)
+		}
+		pb.tail[o.sh] = int32(i)
+	}
+}
+
+// badOp adds a refused sample (or line) for reason r.
+func (pb *parseBuf) badOp(r line.Reason) {
+	if pb.each {
+		pb.ops = append(pb.ops, op{kind: opBad, sh: pb.s.badSh, v: 1})
+	}
+	pb.bad++
+	pb.badBy[r]++
 }
 
 // parseBufs are reused without allocation (a sync.Pool drops its items
@@ -338,8 +471,15 @@ func (s *Statsd) parseBuf() *parseBuf {
 
 func (pb *parseBuf) release() {
 	clear(pb.ops) // let go of views into the datagram
-	pb.ops, pb.arena = pb.ops[:0], pb.arena[:0]
+	pb.reset()
+	pb.s = nil
 	pb.mu.Unlock()
+}
+
+// reset empties pb for another parse.
+func (pb *parseBuf) reset() {
+	pb.ops, pb.arena, pb.lines = pb.ops[:0], pb.arena[:0], 0
+	pb.bad, pb.badBy, pb.used, pb.each, pb.own = 0, [line.NumReasons]int{}, 0, false, false
 }
 
 func (pb *parseBuf) keyOf(o *op) []byte {
@@ -349,26 +489,48 @@ func (pb *parseBuf) keyOf(o *op) []byte {
 	return o.key
 }
 
-// parse splits a datagram into operations; it reads no accumulator state.
-func (pb *parseBuf) parse(b []byte) {
+// parse splits a datagram into operations; it reads no accumulator state
+// that changes (only s's settings).
+func (pb *parseBuf) parse(s *Statsd, b []byte) {
+	pb.s = s
+	pb.ops = append(pb.ops, op{kind: opPacket, sh: s.packetsSh, v: 1})
 	for {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			if len(b) > 0 {
 				pb.line1(b)
 			}
-			return
+			break
 		}
 		if i > 0 {
 			pb.line1(b[:i])
 		}
 		b = b[i+1:]
 	}
+	if !pb.each {
+		if pb.lines > 0 {
+			pb.ops = append(pb.ops, op{kind: opLine, sh: s.metricsSh, v: float64(pb.lines)})
+		}
+		if pb.bad > 0 {
+			pb.ops = append(pb.ops, op{kind: opBad, sh: s.badSh, v: float64(pb.bad)})
+		}
+	}
 }
 
 // line1 parses one non-empty line of a datagram.
 func (pb *parseBuf) line1(seg []byte) {
-	pb.ops = append(pb.ops, op{kind: opLine})
+	if pb.each {
+		pb.ops = append(pb.ops, op{kind: opLine, sh: pb.s.metricsSh, v: 1})
+	}
+	pb.lines++
+	if !pb.plainLine(seg) {
+		pb.generalLine(seg)
+	}
+}
+
+// generalLine parses any line: DogStatsD tags, several samples, keys to
+// sanitise, malformed lines.
+func (pb *parseBuf) generalLine(seg []byte) {
 	body, tags := seg, []byte(nil)
 	if i := bytes.Index(seg, []byte("|#")); i >= 0 {
 		body, tags = seg[:i], seg[i+2:]
@@ -379,7 +541,7 @@ func (pb *parseBuf) line1(seg []byte) {
 	c := bytes.IndexByte(body, ':')
 	if c < 0 {
 		// the single sample "1" has no type
-		pb.ops = append(pb.ops, op{kind: opBad, reason: line.BadFields})
+		pb.badOp(line.BadFields)
 		return
 	}
 	key := op{}
@@ -393,6 +555,7 @@ func (pb *parseBuf) line1(seg []byte) {
 			key.keyEnd, key.key = 0, raw[:0]
 		}
 	}
+	key.sh = pb.s.shardOf(pb.keyOf(&key))
 	rest := body[c+1:]
 	for {
 		var smp []byte
@@ -406,14 +569,62 @@ func (pb *parseBuf) line1(seg []byte) {
 	}
 }
 
+// plainLine parses the common line in one pass: a non-empty key of bytes
+// statsd keeps as they are, then one sample (value|type, or
+// value|type|field) with no tags. It reports false, having done nothing,
+// for any other line: line1's general path takes those.
+func (pb *parseBuf) plainLine(seg []byte) bool {
+	i := 0
+	for i < len(seg) && keyBytes[seg[i]] {
+		i++
+	}
+	if i == 0 || i == len(seg) || seg[i] != ':' {
+		return false
+	}
+	rest := seg[i+1:]
+	p1, p2 := -1, -1
+	for j, c := range rest {
+		switch c {
+		case '|':
+			switch {
+			case p1 < 0:
+				p1 = j
+			case p2 < 0:
+				p2 = j
+			default:
+				return false
+			}
+		case ':', '#':
+			return false
+		}
+	}
+	if p1 < 0 {
+		return false
+	}
+	f0, f1, f2 := rest[:p1], rest[p1+1:], []byte(nil)
+	if p2 >= 0 {
+		f1, f2 = rest[p1+1:p2], rest[p2+1:]
+	}
+	pb.fields(op{key: seg[:i], sh: pb.s.shardOf(seg[:i])}, f0, f1, f2, p2 >= 0)
+	return true
+}
+
 func cleanKey(raw []byte) bool {
 	for _, c := range raw {
-		if !keyByte(c) {
+		if !keyBytes[c] {
 			return false
 		}
 	}
 	return true
 }
+
+// keyBytes[c] is keyByte(c), as a table for the parsing loops.
+var keyBytes = func() (t [256]bool) {
+	for c := range t {
+		t[c] = keyByte(byte(c))
+	}
+	return t
+}()
 
 // appendKey appends the sanitised key with its DogStatsD tags.
 func appendKey(buf, raw, tags []byte) []byte {
@@ -498,7 +709,6 @@ func appendSanitized(dst, raw []byte, prevSpace *bool) []byte {
 
 // sample parses one value|type[|@rate[|...]] of key into an operation.
 func (pb *parseBuf) sample(key op, smp []byte) {
-	bad := func(r line.Reason) { pb.ops = append(pb.ops, op{kind: opBad, reason: r}) }
 	var f0, f1, f2 []byte
 	has1, has2 := false, false
 	if i := bytes.IndexByte(smp, '|'); i >= 0 {
@@ -517,9 +727,16 @@ func (pb *parseBuf) sample(key op, smp []byte) {
 	}
 	// lib/helpers.js is_valid_packet, on the raw type
 	if !has1 {
-		bad(line.BadType)
+		pb.badOp(line.BadType)
 		return
 	}
+	pb.fields(key, f0, f1, f2, has2)
+}
+
+// fields parses a sample split at its first two '|': value f0, type f1
+// and, when has2, the field after it, f2 (up to a third '|').
+func (pb *parseBuf) fields(key op, f0, f1, f2 []byte, has2 bool) {
+	bad := pb.badOp
 	rate := 1.0
 	if has2 {
 		if len(f2) < 2 || f2[0] != '@' || f2[1] == '-' {
@@ -575,42 +792,48 @@ func (pb *parseBuf) sample(key op, smp []byte) {
 		}
 	default:
 		o.kind = opCounter
+		if s := pb.s; o.sh == s.metricsSh || o.sh == s.packetsSh || o.sh == s.badSh {
+			k := pb.keyOf(&o)
+			pb.own = pb.own || string(k) == s.metricsKey || string(k) == s.packetsKey || string(k) == s.badKey
+		}
 	}
 	pb.ops = append(pb.ops, o)
 }
 
-// apply performs one parsed operation on the state, under s.mu.
-func (s *Statsd) apply(pb *parseBuf, o *op) {
+// apply performs one parsed operation on shard sh, under sh.mu.
+func (s *Statsd) apply(sh *statsdShard, pb *parseBuf, o *op) {
 	switch o.kind {
 	case opLine:
-		*s.metrics++
-		s.lines++
+		*s.metrics += o.v
+		return
+	case opPacket:
+		*s.packets += o.v
 		return
 	case opBad:
-		s.badLine(o.reason)
+		*s.bad += o.v
 		return
 	}
 	key := pb.keyOf(o)
 	switch o.kind {
 	case opTimer:
-		t := s.timers[string(key)]
+		t := sh.timers[string(key)]
 		if t == nil {
-			if !s.admit() {
+			if !s.admit(sh) {
 				return
 			}
 			t = &timerState{}
-			s.timers[string(key)] = t
+			sh.timers[string(key)] = t
 		}
-		s.addTimer(t, o.v)
+		s.addTimer(sh, t, o.v)
 		t.count += 1 / o.rate
 	case opGauge:
-		g := s.gauges[string(key)]
+		g := sh.gauges[string(key)]
 		if g == nil {
-			if !s.admit() {
+			if !s.admit(sh) {
 				return
 			}
 			g = &gaugeState{}
-			s.gauges[string(key)] = g
+			sh.gauges[string(key)] = g
 			g.v = o.v
 		} else if g.v != 0 && g.v == g.v && o.sign {
 			g.v += o.v
@@ -621,13 +844,13 @@ func (s *Statsd) apply(pb *parseBuf, o *op) {
 			g.ttl = s.cfg.GaugesMaxTTL // ttl > 0: the key is in statsd's gaugesTTL
 		}
 	case opSet:
-		m := s.sets[string(key)]
+		m := sh.sets[string(key)]
 		if m == nil {
-			if !s.admit() {
+			if !s.admit(sh) {
 				return
 			}
 			m = make(map[string]struct{})
-			s.sets[string(key)] = m
+			sh.sets[string(key)] = m
 		}
 		if string(o.member) == "__proto__" {
 			// store['__proto__'] = true sets no property in JavaScript
@@ -637,14 +860,14 @@ func (s *Statsd) apply(pb *parseBuf, o *op) {
 			m[string(o.member)] = struct{}{}
 		}
 	default:
-		p := s.counters[string(key)]
+		p := sh.counters[string(key)]
 		if p == nil {
-			if !s.admit() {
+			if !s.admit(sh) {
 				return
 			}
 			z := 0.0
 			p = &z
-			s.counters[string(key)] = p
+			sh.counters[string(key)] = p
 		} else if *p != *p {
 			*p = 0 // if (!counters[key]) counters[key] = 0, and NaN is falsy
 		}

@@ -44,7 +44,7 @@ func TestStatsdTimerSamplesBounded(t *testing.T) {
 	if st.Samples != 500 || st.SamplesShed != n-500 {
 		t.Fatalf("held %d samples, shed %d; want 500 and %d", st.Samples, st.SamplesShed, n-500)
 	}
-	if got := len(s.timers["lat"].vals); got != 500 {
+	if got := len(s.shards[s.shardOf([]byte("lat"))].timers["lat"].vals); got != 500 {
 		t.Fatalf("the timer holds %d samples, bound 500", got)
 	}
 	m := flushMap(s, time.Unix(1000, 0))

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -266,5 +268,96 @@ func TestRunOracleFormatClock(t *testing.T) {
 	bad.GaugesMaxTTL = 0
 	if err := RunOracleFormat(bad, strings.NewReader(""), &out, 0); err == nil {
 		t.Errorf("RunOracleFormat with an invalid config: no error")
+	}
+}
+
+// A datagram lands wholly in one interval, though its keys are in
+// different shards: every flush has the same count for all the keys a
+// datagram names, while readers send and a flusher flushes.
+func TestStatsdDatagramInOneInterval(t *testing.T) {
+	s := NewStatsd(testConfig())
+	var dg []byte
+	const keys = 40 // over every shard, most likely
+	for k := range keys {
+		dg = fmt.Appendf(dg, "one.k%d:1|c\n", k)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					s.Datagram(dg)
+				}
+			}
+		})
+	}
+	check := func(now time.Time) {
+		counts := map[string]bool{}
+		s.Flush(now, func(line []byte) {
+			if f := strings.Fields(string(line)); strings.HasPrefix(f[0], "stats_counts.one.") {
+				counts[f[1]] = true
+			}
+		})
+		if len(counts) > 1 {
+			t.Errorf("one flush has different counts for the keys of one datagram: %v", counts)
+		}
+	}
+	for i := range 200 {
+		check(time.Unix(int64(i+1), 0))
+	}
+	close(stop)
+	wg.Wait()
+	check(time.Unix(1000, 0))
+}
+
+// max_keys holds exactly while readers add new keys at once.
+func TestStatsdMaxKeysConcurrent(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxKeys = 100 // statsd's 3 own counters + 97
+	s := NewStatsd(cfg)
+	var wg sync.WaitGroup
+	for r := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				s.Datagram(fmt.Appendf(nil, "r%d.k%d:1|c", r, i))
+			}
+		})
+	}
+	wg.Wait()
+	if st := s.Stats(); st.Keys != 100 || st.KeysDropped != 400-97 {
+		t.Errorf("keys %d, dropped %d; want 100 and %d", st.Keys, st.KeysDropped, 400-97)
+	}
+}
+
+// sortSamples sorts as slices.Sort does, on either side of its radix
+// threshold, for integers, fractions, huge and tiny values, Infinity and -0.
+func TestSortSamples(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var scratch []uint64
+	for _, n := range []int{1, 2, 255, 256, 257, 3000, 100000} {
+		for _, gen := range []func() float64{
+			func() float64 { return float64(rng.IntN(1000)) },
+			func() float64 { return rng.Float64() * 1e6 },
+			func() float64 {
+				return [...]float64{0, math.Copysign(0, -1), math.Inf(1), 1e-300, 5e-324, 1e300, 0.1, 7}[rng.IntN(8)]
+			},
+		} {
+			vals := make([]float64, n)
+			for i := range vals {
+				vals[i] = gen()
+			}
+			want := slices.Clone(vals)
+			slices.Sort(want)
+			scratch = sortSamples(vals, scratch)
+			for i := range want {
+				if vals[i] != want[i] {
+					t.Fatalf("n=%d: sorted[%d] = %v, want %v", n, i, vals[i], want[i])
+				}
+			}
+		}
 	}
 }
