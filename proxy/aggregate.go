@@ -173,10 +173,10 @@ func (c Config) aggregatorFeedErrors(name string, bad func(path []string, format
 // (under aggRT.gate's read lock); flush and drain one at a time (under
 // aggRT.flushMu), concurrently with ingest; stats at any time (scrapes).
 type accumulator interface {
-	// ingest takes a block of lines, each ending in '\n', as read (a
-	// datagram, or up to a read buffer of a stream). block is only read
-	// during the call.
-	ingest(block []byte)
+	// ingest takes a block of lines, as read (a datagram, or up to a read
+	// buffer of a stream), and returns how many non-empty lines it had.
+	// block is only read during the call.
+	ingest(block []byte) (lines int)
 	// flush emits, as graphite lines without their newline, what is due at
 	// now (a multiple of flush_interval). A line is only valid during emit.
 	// A graphite accumulator also hands each line's bin to bin (when not
@@ -212,7 +212,7 @@ var aggBadReasons = map[string][]line.Reason{
 // each flush.
 type statsdAcc struct{ st *aggregator.Statsd }
 
-func (a statsdAcc) ingest(block []byte) { a.st.Datagram(block) }
+func (a statsdAcc) ingest(block []byte) int { return a.st.Datagram(block) }
 func (a statsdAcc) flush(now time.Time, emit func([]byte), _ func(*aggregator.Bin)) {
 	a.st.Flush(now, emit)
 }
@@ -240,19 +240,18 @@ type graphiteAcc struct {
 // every bin is due.
 const endOfTime = 1 << 62
 
-func (a *graphiteAcc) ingest(block []byte) {
-	n := uint64(0)
+func (a *graphiteAcc) ingest(block []byte) int {
+	n := 0
 	for len(block) > 0 {
-		i := bytes.IndexByte(block, '\n')
-		if i < 0 {
-			i = len(block) - 1 // not expected: blocks end in a newline
+		var ln []byte
+		if ln, block = line.Cut(block); len(ln) > 0 {
+			a.g.Line(ln)
+			n++
 		}
-		a.g.Line(block[:i])
-		block = block[i+1:]
-		n++
 	}
 	a.blocks.Add(1)
-	a.lines.Add(n)
+	a.lines.Add(uint64(n))
+	return n
 }
 
 func (a *graphiteAcc) flush(now time.Time, emit func([]byte), bin func(*aggregator.Bin)) {
@@ -311,15 +310,15 @@ type aggRT struct {
 	next    atomic.Pointer[aggRT]
 }
 
-// handoff gives the accumulator a block of lines; false when it stopped.
-func (a *aggRT) handoff(buf []byte) bool {
+// handoff gives the accumulator a block of lines and returns how many
+// non-empty ones it took; ok is false when it has stopped.
+func (a *aggRT) handoff(buf []byte) (lines int, ok bool) {
 	a.gate.RLock()
 	defer a.gate.RUnlock()
 	if a.stopped.Load() {
-		return false
+		return 0, false
 	}
-	a.acc.ingest(buf)
-	return true
+	return a.acc.ingest(buf), true
 }
 
 // newAggRT builds an aggregator of cfg's kind; cfg has passed validate.
@@ -506,6 +505,45 @@ func (d *dispatcher) toAggregator(a *aggRT, ln []byte) {
 	d.aggs = append(d.aggs, aggBatch{a: a, buf: append(append(make([]byte, 0, 4<<10), ln...), '\n')})
 }
 
+// handoff gives block to aggregator a, or to the one that replaced it in
+// a reload; it returns the non-empty lines block had. With no aggregator
+// left to take them, they are counted as dropped (reason "removed").
+func (d *dispatcher) handoff(a *aggRT, block []byte) int {
+	for to := a; ; {
+		if n, ok := to.handoff(block); ok {
+			return n
+		}
+		if to = to.next.Load(); to == nil {
+			n := countLines(block)
+			a.met.dropped.Add(float64(n))
+			return n
+		}
+	}
+}
+
+// datagram hands a datagram to the route's aggregator whole, as it was
+// sent (a direct statsd route: the accumulator splits it as Etsy statsd
+// does, '\r' and all), and counts its lines as received.
+func (d *dispatcher) datagram(b []byte) {
+	d.in += uint64(d.handoff(d.r.agg, b))
+}
+
+// countLines counts the non-empty lines of block.
+func countLines(block []byte) int {
+	n := 0
+	for len(block) > 0 {
+		i := bytes.IndexByte(block, '\n')
+		if i < 0 {
+			return n + 1
+		}
+		if i > 0 {
+			n++
+		}
+		block = block[i+1:]
+	}
+	return n
+}
+
 // flushAggregators hands each aggregator its lines.
 func (d *dispatcher) flushAggregators() {
 	for i := range d.aggs {
@@ -513,12 +551,7 @@ func (d *dispatcher) flushAggregators() {
 		if len(b.buf) == 0 {
 			continue
 		}
-		for a := b.a; !a.handoff(b.buf); {
-			if a = a.next.Load(); a == nil {
-				b.a.met.dropped.Add(float64(bytes.Count(b.buf, []byte{'\n'})))
-				break
-			}
-		}
+		d.handoff(b.a, b.buf)
 		b.buf = b.buf[:0]
 	}
 	// A stopped aggregator (a reload dropped or rebuilt it) must not be

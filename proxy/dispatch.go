@@ -41,6 +41,10 @@ type route struct {
 	// daemon does (statsd's bad_lines_seen), so a line Etsy statsd takes
 	// (any unknown type is a counter) is taken here too.
 	direct bool
+	// datagrams: direct, and the aggregator is statsd's, which takes a
+	// datagram whole (one packets_received) and splits it itself, so a
+	// UDP reader hands datagrams over without cutting them into lines.
+	datagrams bool
 }
 
 // batchFlushBytes is the size at which a per-backend batch is handed to its

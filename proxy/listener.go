@@ -371,6 +371,11 @@ func (l *listener) readUDP(uc *net.UDPConn) {
 		}
 		maxLine := d.r.maxLine
 		for i, blk := range dgrams {
+			if d.r.datagrams && len(blk) <= maxLine && !rd.WasTruncated(i) {
+				// No line of it can be too long: whole, as sent.
+				d.datagram(blk)
+				continue
+			}
 			if rd.WasTruncated(i) {
 				// Cut by the kernel: its last line is not whole.
 				d.in++

@@ -593,6 +593,7 @@ func (r *Relay) newRoute(rt *router, lc ListenerConfig) (*route, error) {
 	}
 	if ro.agg != nil && len(ro.rules) == 0 && !lc.CCRNames && lc.Format == ro.agg.cfg.Kind {
 		ro.direct = true
+		ro.datagrams = lc.Format == "statsd"
 	}
 	return ro, nil
 }
