@@ -343,6 +343,35 @@ func TestReconnectAfterRestart(t *testing.T) {
 	}
 }
 
+// TestSessionResetWhenNoHosts: a session that has found no host to write
+// to for resetAfter is closed and the next write connects anew, so a
+// client that gocql left with an empty pool (its issues #915, #1614)
+// recovers; the points queued meanwhile land.
+func TestSessionResetWhenNoHosts(t *testing.T) {
+	e := newEnv(t, testQueue(), nil)
+	st := e.sink.store
+	st.mu.Lock()
+	st.resetAfter = 100 * time.Millisecond
+	st.mu.Unlock()
+	now := epoch.Unix()
+	e.sink.Write([]sinks.Point{point("a.b", now, 1)})
+	e.waitWritten(t, 1)
+	e.srv.Stop()
+	e.sink.Write([]sinks.Point{point("a.b", now+ten, 2)})
+	waitFor(t, "the session to be reset", func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.resets > 0
+	})
+	if err := e.srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitWritten(t, 2)
+	if got := e.fetch(t, "a.b", ten, now, now+2*ten); len(got) != 2 {
+		t.Fatalf("after the reset: got %v, want 2 points", got)
+	}
+}
+
 // TestCassandraDownAtOpen: Open succeeds without Cassandra; the sink
 // connects and creates the schema when it comes up.
 func TestCassandraDownAtOpen(t *testing.T) {

@@ -17,6 +17,13 @@ import (
 // (its default is a minute, too long for a relay that queues meanwhile).
 const reconnectInterval = 2 * time.Second
 
+// sessionResetAfter: a session that has found no host to send to for this
+// long is closed, and the next write makes a new one. gocql can leave a
+// node that came back marked up with an empty connection pool, and then
+// never dials it again (apache/cassandra-gocql-driver#915, #1614): seen
+// here as a client that never reconnected after a restart.
+const sessionResetAfter = 10 * time.Second
+
 // store talks to Cassandra: the session, the statements, the path index
 // cache. It is the Async queue's BatchWriter and the reads' backend.
 type store struct {
@@ -35,6 +42,39 @@ type store struct {
 	mu     sync.Mutex
 	sess   *gocql.Session // nil until connected
 	closed bool
+	// noHostsSince is when writes began to find no host (zero: they do);
+	// resetAfter is sessionResetAfter (shorter in tests); resets counts
+	// the sessions closed for it.
+	noHostsSince time.Time
+	resetAfter   time.Duration
+	resets       int
+}
+
+// wrote notes the outcome of a write on sess: after resetAfter of nothing
+// but "no hosts available", sess is closed and the next write connects
+// anew.
+func (s *store) wrote(sess *gocql.Session, err error) {
+	s.mu.Lock()
+	if !errors.Is(err, gocql.ErrNoConnections) || s.sess != sess {
+		s.noHostsSince = time.Time{}
+		s.mu.Unlock()
+		return
+	}
+	now := time.Now() // the wall clock, not s.now (a test's clock for the data)
+	if s.noHostsSince.IsZero() {
+		s.noHostsSince = now
+	}
+	down := now.Sub(s.noHostsSince)
+	if down < s.resetAfter {
+		s.mu.Unlock()
+		return
+	}
+	s.sess, s.noHostsSince = nil, time.Time{}
+	s.resets++
+	s.mu.Unlock()
+	s.log.Warn("no cassandra host to write to; closing the session to connect anew",
+		zap.Duration("for", down), zap.Strings("hosts", s.cfg.Hosts))
+	sess.Close()
 }
 
 // gocqlLog is gocql's logger: the sink's, until the sink closes. gocql's
@@ -124,7 +164,7 @@ func newStore(c Config, rets []sinks.Retention, log *zap.Logger, now func() time
 	s := &store{
 		cfg: c, cluster: cl, rets: rets, retention: map[int64]int64{},
 		bucket: sinks.Seconds(c.Bucket.Duration), stmts: newStatements(c.Keyspace, c.Replication),
-		log: log, now: now, glog: glog,
+		log: log, now: now, glog: glog, resetAfter: sessionResetAfter,
 	}
 	var longest int64
 	for _, r := range rets {

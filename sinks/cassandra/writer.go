@@ -48,7 +48,9 @@ func (s *store) WriteBatch(ctx context.Context, pts []sinks.Point) error {
 	batches := s.pointBatches(pts, now)
 	nodes := s.index.missing(pts, now)
 	batches = append(batches, s.indexBatches(nodes)...)
-	if err := runBatches(ctx, sess, batches); err != nil {
+	err = runBatches(ctx, sess, batches)
+	s.wrote(sess, err)
+	if err != nil {
 		return err
 	}
 	s.index.written(nodes, now)
