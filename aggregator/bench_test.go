@@ -3,6 +3,7 @@ package aggregator
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -120,8 +121,59 @@ func BenchmarkAppendJSNumber(b *testing.B) {
 // counters, timers and gauges, each line a random key of its type, packed
 // into 1,400-byte datagrams. One op is one line.
 func BenchmarkStatsdBenchLoad(b *testing.B) {
+	dgs, perDgram := benchLoad()
+	s := NewStatsd(testConfig())
+	for _, d := range dgs {
+		s.Datagram(d)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for i := 0; n < b.N; i++ {
+		s.Datagram(dgs[i%len(dgs)])
+		n += int(perDgram)
+		if i%len(dgs) == len(dgs)-1 {
+			b.StopTimer()
+			s.Flush(time.Unix(int64(i), 0), func([]byte) {})
+			b.StartTimer()
+		}
+	}
+}
+
+// BenchmarkStatsdBenchLoadParallel is BenchmarkStatsdBenchLoad from
+// GOMAXPROCS goroutines at once, as UDP readers call it: one op is one
+// line, so ns/op falls as the readers apply in parallel. A flush (timed
+// here: it runs beside the readers, as in the relay) follows every pass
+// over the datagrams.
+func BenchmarkStatsdBenchLoadParallel(b *testing.B) {
+	dgs, perDgram := benchLoad()
+	s := NewStatsd(testConfig())
+	for _, d := range dgs {
+		s.Datagram(d)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for {
+			i := int(next.Add(1))
+			s.Datagram(dgs[i%len(dgs)])
+			if i%len(dgs) == 0 {
+				s.Flush(time.Unix(int64(i), 0), func([]byte) {})
+			}
+			for range int(perDgram) {
+				if !pb.Next() {
+					return
+				}
+			}
+		}
+	})
+}
+
+// benchLoad returns the datagrams of BenchmarkStatsdBenchLoad and their
+// mean number of lines.
+func benchLoad() (dgs [][]byte, perDgram float64) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	var dgs [][]byte
 	var d []byte
 	lines := 0
 	for range 200000 {
@@ -144,21 +196,5 @@ func BenchmarkStatsdBenchLoad(b *testing.B) {
 		lines++
 	}
 	dgs = append(dgs, d)
-	perDgram := float64(lines) / float64(len(dgs))
-	s := NewStatsd(testConfig())
-	for _, d := range dgs {
-		s.Datagram(d)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	n := 0
-	for i := 0; n < b.N; i++ {
-		s.Datagram(dgs[i%len(dgs)])
-		n += int(perDgram)
-		if i%len(dgs) == len(dgs)-1 {
-			b.StopTimer()
-			s.Flush(time.Unix(int64(i), 0), func([]byte) {})
-			b.StartTimer()
-		}
-	}
+	return dgs, float64(lines) / float64(len(dgs))
 }
