@@ -196,7 +196,7 @@ func listenerDefaults() ListenerConfig {
 	return ListenerConfig{
 		FormatConfig: line.FormatConfig{Format: "graphite"},
 		MaxLine:      16 << 10,
-		ReadBuffer:   4 << 20,
+		ReadBuffer:   16 << 20,
 		Readers:      min(runtime.NumCPU(), 4),
 		IdleTimeout:  &config.Duration{Duration: 10 * time.Minute},
 	}
