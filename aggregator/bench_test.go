@@ -121,11 +121,7 @@ func BenchmarkAppendJSNumber(b *testing.B) {
 // counters, timers and gauges, each line a random key of its type, packed
 // into 1,400-byte datagrams. One op is one line.
 func BenchmarkStatsdBenchLoad(b *testing.B) {
-	dgs, perDgram := benchLoad()
-	s := NewStatsd(testConfig())
-	for _, d := range dgs {
-		s.Datagram(d)
-	}
+	s, dgs, perDgram := benchLoad()
 	b.ReportAllocs()
 	b.ResetTimer()
 	n := 0
@@ -146,11 +142,7 @@ func BenchmarkStatsdBenchLoad(b *testing.B) {
 // here: it runs beside the readers, as in the relay) follows every pass
 // over the datagrams.
 func BenchmarkStatsdBenchLoadParallel(b *testing.B) {
-	dgs, perDgram := benchLoad()
-	s := NewStatsd(testConfig())
-	for _, d := range dgs {
-		s.Datagram(d)
-	}
+	s, dgs, perDgram := benchLoad()
 	b.ReportAllocs()
 	b.ResetTimer()
 	var next atomic.Int64
@@ -170,9 +162,9 @@ func BenchmarkStatsdBenchLoadParallel(b *testing.B) {
 	})
 }
 
-// benchLoad returns the datagrams of BenchmarkStatsdBenchLoad and their
-// mean number of lines.
-func benchLoad() (dgs [][]byte, perDgram float64) {
+// benchLoad returns the datagrams of BenchmarkStatsdBenchLoad, their mean
+// number of lines, and an accumulator that has seen each of them once.
+func benchLoad() (s *Statsd, dgs [][]byte, perDgram float64) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var d []byte
 	lines := 0
@@ -196,5 +188,9 @@ func benchLoad() (dgs [][]byte, perDgram float64) {
 		lines++
 	}
 	dgs = append(dgs, d)
-	return dgs, float64(lines) / float64(len(dgs))
+	s = NewStatsd(testConfig())
+	for _, d := range dgs {
+		s.Datagram(d)
+	}
+	return s, dgs, float64(lines) / float64(len(dgs))
 }
