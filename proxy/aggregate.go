@@ -208,8 +208,8 @@ var aggBadReasons = map[string][]line.Reason{
 }
 
 // statsdAcc is kind "statsd": Etsy statsd's accumulator, which takes a
-// block as one datagram (one lock per block) and flushes everything at
-// each flush.
+// block as one datagram (each of its key shards locked once per block)
+// and flushes everything at each flush.
 type statsdAcc struct{ st *aggregator.Statsd }
 
 func (a statsdAcc) ingest(block []byte) int { return a.st.Datagram(block) }
@@ -494,7 +494,7 @@ type aggBatch struct {
 }
 
 // toAggregator appends a line for a; it reaches the accumulator at the
-// dispatcher's flush, as one datagram of lines (one lock per block).
+// dispatcher's flush, as one datagram of lines.
 func (d *dispatcher) toAggregator(a *aggRT, ln []byte) {
 	for i := range d.aggs {
 		if d.aggs[i].a == a {
