@@ -324,3 +324,32 @@ func (d loggedData) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddBool("data_truncated", true)
 	return nil
 }
+
+// Client is the ZooKeeper client the relay and the registrar use, for
+// tools (cmd/serverset): a go-zookeeper connection that is replaced by a
+// new client when it cannot get a session, e.g. after ZooKeeper restarted
+// with an empty data dir and refuses the zxid the old client has seen.
+type Client struct{ c *zkClient }
+
+// NewClient starts a client on servers; it does not wait for a session.
+// onEvent gets the current client's events on the client's goroutines
+// and must not block.
+func NewClient(servers []string, sessionTimeout time.Duration, log *zap.Logger, onEvent func(zk.Event)) (*Client, error) {
+	c, err := newZKClient(zkClientConfig{Servers: servers, SessionTimeout: sessionTimeout, Log: log, OnEvent: onEvent})
+	if err != nil {
+		return nil, err
+	}
+	return &Client{c}, nil
+}
+
+// Conn returns the current connection (it changes when MaybeReplace
+// replaces the client).
+func (c *Client) Conn() *zk.Conn { return c.c.Conn() }
+
+// MaybeReplace replaces the client when it has had no session for twice
+// the session timeout while servers refused or ignored its handshakes; it
+// reports whether it did. Watches set on the old connection are gone.
+func (c *Client) MaybeReplace(now time.Time) bool { return c.c.MaybeReplace(now) }
+
+// Close closes the client; events stop.
+func (c *Client) Close() { c.c.Close() }

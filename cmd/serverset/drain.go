@@ -41,7 +41,7 @@ func runDrain(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		return err
 	}
 	defer s.close()
-	d := drainer{conn: s.conn, path: c.path, e: e, out: stdout, log: log, wait: *wait}
+	d := drainer{conn: s.conn(), path: c.path, e: e, out: stdout, log: log, wait: *wait}
 	if cmd == "drain" {
 		return d.drain(ctx, *reason)
 	}

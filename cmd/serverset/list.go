@@ -29,7 +29,7 @@ func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer s.close()
-	children, err := discovery.ListServerset(s.conn, c.path)
+	children, err := discovery.ListServerset(s.conn(), c.path)
 	if errors.Is(err, zk.ErrNoNode) {
 		return fmt.Errorf("serverset %q does not exist on %s", c.path, c.zk)
 	}

@@ -208,18 +208,46 @@ func (c *common) logger(stderr io.Writer) (*zap.Logger, error) {
 	return zap.New(zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(stderr)), lvl)), nil
 }
 
-// session is a ZooKeeper client with its session state changes.
+// session is a ZooKeeper client with its session state changes. The
+// client is the relay's (discovery.Client): replace swaps in a new one
+// when ZooKeeper refuses the old one for good (a server restarted with an
+// empty data dir).
 type session struct {
-	conn *zk.Conn
+	client *discovery.Client
+	auth   string // digest credentials, added to every new client's session
 	// changed gets a (coalesced) signal on every session state change.
 	changed chan struct{}
 	// closing silences the disconnect that close causes.
 	closing atomic.Bool
+	authed  *zk.Conn // the client the credentials were added to
 }
+
+// conn returns the current client.
+func (s *session) conn() *zk.Conn { return s.client.Conn() }
+
+// ready returns the current client when it has a session, with the
+// credentials added to it; nil otherwise.
+func (s *session) ready() (*zk.Conn, error) {
+	conn := s.client.Conn()
+	if conn.State() != zk.StateHasSession {
+		return nil, nil
+	}
+	if s.auth != "" && s.authed != conn {
+		if err := conn.AddAuth("digest", []byte(s.auth)); err != nil {
+			return nil, fmt.Errorf("failed to authenticate to zookeeper: %w", err)
+		}
+		s.authed = conn
+	}
+	return conn, nil
+}
+
+// replace replaces the client when it cannot get a session (see
+// discovery.Client.MaybeReplace); true when it did.
+func (s *session) replace(now time.Time) bool { return s.client.MaybeReplace(now) }
 
 func (s *session) close() {
 	s.closing.Store(true)
-	s.conn.Close()
+	s.client.Close()
 }
 
 // connect opens a client and waits up to c.timeout for a session. Session
@@ -240,30 +268,27 @@ func (c *common) open(ctx context.Context, stderr io.Writer) (*session, *zap.Log
 }
 
 func (c *common) connect(ctx context.Context, log *zap.Logger) (*session, error) {
-	s := &session{changed: make(chan struct{}, 1)}
+	s := &session{changed: make(chan struct{}, 1), auth: c.auth}
 	var sessions atomic.Int64 // sessions had, to log reconnects but not the first connect
-	conn, _, err := zk.Connect(c.servers(), c.session,
-		zk.WithLogInfo(false),
-		zk.WithLogger(zkLogger{log.Sugar()}),
-		zk.WithEventCallback(func(ev zk.Event) {
-			if ev.Type != zk.EventSession {
-				return
-			}
-			if !s.closing.Load() {
-				logSessionEvent(log, ev, &sessions)
-			}
-			select {
-			case s.changed <- struct{}{}:
-			default:
-			}
-		}))
+	client, err := discovery.NewClient(c.servers(), c.session, log, func(ev zk.Event) {
+		if ev.Type != zk.EventSession {
+			return
+		}
+		if !s.closing.Load() {
+			logSessionEvent(log, ev, &sessions)
+		}
+		select {
+		case s.changed <- struct{}{}:
+		default:
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to zookeeper %q: %w", c.zk, err)
 	}
-	s.conn = conn
+	s.client = client
 	deadline := time.NewTimer(c.timeout)
 	defer deadline.Stop()
-	for conn.State() != zk.StateHasSession {
+	for s.conn().State() != zk.StateHasSession {
 		select {
 		case <-s.changed:
 		case <-deadline.C:
@@ -274,11 +299,9 @@ func (c *common) connect(ctx context.Context, log *zap.Logger) (*session, error)
 			return nil, ctx.Err()
 		}
 	}
-	if c.auth != "" {
-		if err := conn.AddAuth("digest", []byte(c.auth)); err != nil {
-			s.close()
-			return nil, fmt.Errorf("failed to authenticate to zookeeper %q: %w", c.zk, err)
-		}
+	if _, err := s.ready(); err != nil {
+		s.close()
+		return nil, fmt.Errorf("zookeeper %q: %w", c.zk, err)
 	}
 	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"path"
 	"strconv"
@@ -332,6 +333,49 @@ func TestServerset(t *testing.T) {
 			t.Errorf("drain of an unknown address: %v\nstderr:\n%s\nwant a warning listing the announced addresses", err, errOut)
 		}
 	})
+}
+
+// TestWatchAfterZooKeeperLostItsData: a ZooKeeper restarted with an empty
+// data dir refuses the watch's client, which has seen a later zxid; the
+// watch replaces its client, as the relay does, and prints the member that
+// registers on the new server.
+func TestWatchAfterZooKeeperLostItsData(t *testing.T) {
+	zks := zktest.Start(t)
+	admin := adminConn(t, zks.Addr(), 4*time.Second)
+	const ss = "/discovery/test/empty"
+	// Writes enough that the zxid the watch sees is far ahead of the
+	// fresh server's.
+	for i := range 40 {
+		p := create(t, admin, fmt.Sprintf("/filler/n%d", i), "", 0)
+		if err := admin.Delete(p, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"watch", "-zk", zks.Addr(), "-path", ss, "-session-timeout", "2s"}, out, errOut)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("watch returned %v after cancel, want nil", err)
+		}
+		if t.Failed() {
+			t.Logf("watch stderr:\n%s", errOut.String())
+		}
+	}()
+	waitOutput(t, errOut, "missing path", "does not exist (yet)")
+	create(t, admin, ss+"/member_", memberJSON("127.0.0.1", 7401, ""), zk.FlagEphemeralSequential)
+	waitOutput(t, out, "join", "join ", "127.0.0.1:7401")
+	admin.Close()
+
+	zks.RestartEmpty()
+	fresh := adminConn(t, zks.Addr(), 4*time.Second)
+	create(t, fresh, ss+"/member_", memberJSON("127.0.0.1", 7402, ""), zk.FlagEphemeralSequential)
+	waitOutput(t, errOut, "the client replaced", "replacing it with a new client")
+	waitOutput(t, out, "join on the fresh server", "join ", "127.0.0.1:7402")
 }
 
 func TestFlagErrors(t *testing.T) {

@@ -56,15 +56,25 @@ func (w *watcher) run(ctx context.Context) error {
 	defer timer.Stop()
 	backoff := 100 * time.Millisecond
 	for {
-		if w.s.conn.State() == zk.StateHasSession {
-			if err := w.sync(); err != nil {
-				w.log.Warn("failed to list the serverset; retrying", zap.String("path", w.path), zap.Error(err))
-				timer.Reset(backoff)
-				backoff = min(2*backoff, 5*time.Second)
-			} else {
-				backoff = 100 * time.Millisecond
-				timer.Reset(w.resync)
-			}
+		if w.s.replace(time.Now()) {
+			w.armed = nil // the old client's watch went with it
+		}
+		conn, err := w.s.ready()
+		if err == nil && conn != nil {
+			err = w.sync(conn)
+		}
+		switch {
+		case err != nil:
+			w.log.Warn("failed to list the serverset; retrying", zap.String("path", w.path), zap.Error(err))
+			timer.Reset(backoff)
+			backoff = min(2*backoff, 5*time.Second)
+		case conn != nil:
+			backoff = 100 * time.Millisecond
+			timer.Reset(w.resync)
+		default:
+			// No session: look again soon whether the client must be
+			// replaced (its handshake events wake us too).
+			timer.Reset(min(w.resync, time.Second))
 		}
 		select {
 		case <-ctx.Done():
@@ -79,14 +89,14 @@ func (w *watcher) run(ctx context.Context) error {
 
 // sync lists the path (arming a watch unless one is pending) and prints
 // the differences from the last listing.
-func (w *watcher) sync() error {
+func (w *watcher) sync(conn *zk.Conn) error {
 	if w.armed == nil {
 		var err error
-		if w.armed, err = w.arm(); err != nil {
+		if w.armed, err = w.arm(conn); err != nil {
 			return err
 		}
 	}
-	children, err := discovery.ListServerset(w.s.conn, w.path)
+	children, err := discovery.ListServerset(conn, w.path)
 	missing := errors.Is(err, zk.ErrNoNode)
 	if err != nil && !missing {
 		return err
@@ -127,15 +137,15 @@ func (w *watcher) sync() error {
 
 // arm sets a children watch on the path, or an exists watch while it is
 // missing (its creation fires it).
-func (w *watcher) arm() (<-chan zk.Event, error) {
-	_, _, ch, err := w.s.conn.ChildrenW(w.path)
+func (w *watcher) arm(conn *zk.Conn) (<-chan zk.Event, error) {
+	_, _, ch, err := conn.ChildrenW(w.path)
 	if errors.Is(err, zk.ErrNoNode) {
 		var exists bool
-		exists, _, ch, err = w.s.conn.ExistsW(w.path)
+		exists, _, ch, err = conn.ExistsW(w.path)
 		if err == nil && exists {
 			// Created in between: its exists watch fires on the next
 			// change only, so list again with a children watch.
-			_, _, ch, err = w.s.conn.ChildrenW(w.path)
+			_, _, ch, err = conn.ChildrenW(w.path)
 		}
 	}
 	if err != nil {
