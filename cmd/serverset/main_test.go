@@ -239,21 +239,7 @@ func TestServerset(t *testing.T) {
 
 	t.Run("watch prints joins and leaves, across a ZooKeeper restart", func(t *testing.T) {
 		const ss = "/discovery/test/watch"
-		ctx, cancel := context.WithCancel(context.Background())
-		out, errOut := &syncBuffer{}, &syncBuffer{}
-		done := make(chan error, 1)
-		go func() {
-			done <- run(ctx, append([]string{"watch", "-session-timeout", "4s"}, zkFlags(ss)...), out, errOut)
-		}()
-		defer func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("watch returned %v after cancel, want nil", err)
-			}
-			if t.Failed() {
-				t.Logf("watch stderr:\n%s", errOut.String())
-			}
-		}()
+		out, errOut := startWatch(t, append([]string{"-session-timeout", "4s"}, zkFlags(ss)...)...)
 		waitOutput(t, errOut, "missing path", "does not exist (yet)")
 		m1 := create(t, admin, ss+"/member_", memberJSON("127.0.0.1", 7101, ""), zk.FlagEphemeralSequential)
 		waitOutput(t, out, "join", "join ", path.Base(m1), "127.0.0.1:7101 ALIVE", "owner="+sessionHex(admin.SessionID()))
@@ -351,21 +337,7 @@ func TestWatchAfterZooKeeperLostItsData(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut := &syncBuffer{}, &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"watch", "-zk", zks.Addr(), "-path", ss, "-session-timeout", "2s"}, out, errOut)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("watch returned %v after cancel, want nil", err)
-		}
-		if t.Failed() {
-			t.Logf("watch stderr:\n%s", errOut.String())
-		}
-	}()
+	out, errOut := startWatch(t, "-zk", zks.Addr(), "-path", ss, "-session-timeout", "2s")
 	waitOutput(t, errOut, "missing path", "does not exist (yet)")
 	create(t, admin, ss+"/member_", memberJSON("127.0.0.1", 7401, ""), zk.FlagEphemeralSequential)
 	waitOutput(t, out, "join", "join ", "127.0.0.1:7401")
@@ -376,6 +348,27 @@ func TestWatchAfterZooKeeperLostItsData(t *testing.T) {
 	create(t, fresh, ss+"/member_", memberJSON("127.0.0.1", 7402, ""), zk.FlagEphemeralSequential)
 	waitOutput(t, errOut, "the client replaced", "replacing it with a new client")
 	waitOutput(t, out, "join on the fresh server", "join ", "127.0.0.1:7402")
+}
+
+// startWatch runs `serverset watch args...` until the test ends, which
+// checks that it returns nil once cancelled (and shows its stderr when the
+// test failed).
+func startWatch(t *testing.T, args ...string) (out, errOut *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut = &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append([]string{"watch"}, args...), out, errOut) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("watch returned %v after cancel, want nil", err)
+		}
+		if t.Failed() {
+			t.Logf("watch stderr:\n%s", errOut.String())
+		}
+	})
+	return out, errOut
 }
 
 func TestFlagErrors(t *testing.T) {
