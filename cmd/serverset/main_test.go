@@ -348,6 +348,9 @@ func TestWatchAfterZooKeeperLostItsData(t *testing.T) {
 	create(t, fresh, ss+"/member_", memberJSON("127.0.0.1", 7402, ""), zk.FlagEphemeralSequential)
 	waitOutput(t, errOut, "the client replaced", "replacing it with a new client")
 	waitOutput(t, out, "join on the fresh server", "join ", "127.0.0.1:7402")
+	// The fresh server numbers the new member from 0 again: the same name
+	// as the old one, which left.
+	waitOutput(t, out, "the old member's leave", "leave ", "127.0.0.1:7401")
 }
 
 // startWatch runs `serverset watch args...` until the test ends, which

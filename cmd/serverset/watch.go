@@ -116,14 +116,14 @@ func (w *watcher) sync(conn *zk.Conn) error {
 		next[c.Name] = c
 	}
 	var lines []string
-	for _, c := range children {
-		if _, ok := w.known[c.Name]; !ok {
-			lines = append(lines, eventLine(now, appearVerb(c.Kind, first), c))
+	for _, name := range slices.Sorted(maps.Keys(w.known)) {
+		if c, ok := next[name]; !ok || !sameZnode(c, w.known[name]) {
+			lines = append(lines, eventLine(now, vanishVerb(w.known[name].Kind), w.known[name]))
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(w.known)) {
-		if _, ok := next[name]; !ok {
-			lines = append(lines, eventLine(now, vanishVerb(w.known[name].Kind), w.known[name]))
+	for _, c := range children {
+		if old, ok := w.known[c.Name]; !ok || !sameZnode(c, old) {
+			lines = append(lines, eventLine(now, appearVerb(c.Kind, first), c))
 		}
 	}
 	w.known = next
@@ -133,6 +133,13 @@ func (w *watcher) sync(conn *zk.Conn) error {
 		}
 	}
 	return nil
+}
+
+// sameZnode reports whether two listings of a name are the same znode: a
+// ZooKeeper that lost its data numbers sequential znodes from 0 again, so
+// a new member can have an old one's name.
+func sameZnode(a, b discovery.ListedChild) bool {
+	return a.Ctime.Equal(b.Ctime) && a.Owner == b.Owner
 }
 
 // arm sets a children watch on the path, or an exists watch while it is
