@@ -36,10 +36,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"ringrelay/config"
 	"ringrelay/discovery"
+	"ringrelay/internal/logging"
 )
 
 func main() {
@@ -119,7 +119,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	logger, err := logging.New(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
@@ -258,29 +258,4 @@ func checkRequired(fs *flag.FlagSet) error {
 		return fmt.Errorf("missing required flags: %s (see -help)", strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-// newLogger builds the process's one logger: JSON lines or zap's console
-// text, on w.
-func newLogger(w io.Writer, level, format string) (*zap.Logger, error) {
-	var lvl zapcore.Level
-	if err := lvl.Set(level); err != nil {
-		return nil, fmt.Errorf("failed to parse -log-level %q: want debug, info, warn or error", level)
-	}
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = func(t time.Time, pae zapcore.PrimitiveArrayEncoder) {
-		pae.AppendString(t.UTC().Format("2006-01-02T15:04:05.000Z"))
-	}
-	enc.EncodeDuration = zapcore.StringDurationEncoder
-	var encoder zapcore.Encoder
-	switch format {
-	case "json":
-		encoder = zapcore.NewJSONEncoder(enc)
-	case "text":
-		enc.EncodeLevel = zapcore.CapitalLevelEncoder
-		encoder = zapcore.NewConsoleEncoder(enc)
-	default:
-		return nil, fmt.Errorf("failed to parse -log-format %q: want json or text", format)
-	}
-	return zap.New(zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), lvl)), nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -211,7 +212,7 @@ func TestRunBadFlags(t *testing.T) {
 		{with("-rise", "0"), "-rise 0: want at least 1"},
 		{with("-fall", "0"), "-fall 0: want at least 1"},
 		{with("-rise", "-1", "-fall", "0"), "-rise -1: want at least 1 (passes in a row that register the member)\n-fall 0: want at least 1"},
-		{with("-log-format", "xml"), `-log-format "xml": want json or text`},
+		{with("-log-format", "xml"), `-log-format "xml": want text or json`},
 		{with("-log-level", "loud"), `-log-level "loud"`},
 		{with("extra"), `unexpected arguments ["extra"]`},
 		{[]string{"-path", "/a", "-host", "h", "-port", "1", "-check", "tcp://h:1"}, "missing required flags: -zk (see -help)"},
@@ -331,25 +332,33 @@ func TestDrainLogs(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("run = %v after cancel, want nil", err)
 	}
-	// Text lines: "TIME<TAB>LEVEL<TAB>LOGGER<TAB>MESSAGE<TAB>{fields}".
-	for _, want := range []string{
-		"INFO\texec check runs under /bin/sh -c",
-		"INFO\tregistrar\tfirst check passed",
-		"INFO\tregistrar\trise reached: backend healthy",
-		"INFO\tregistrar\tzookeeper connected",
-		"INFO\tregistrar\tzookeeper disconnected; the member stays until the session expires",
-		"INFO\tregistrar\tzookeeper session expired",
-		"INFO\tregistrar\tdrain marker present: draining the member",
-		"INFO\tregistrar\tdrain marker gone: undraining the member",
-		"INFO\tregistrar\tmaintenance file present: draining the member",
-		"INFO\tregistrar\tmaintenance file gone: undraining the member",
-		`"status": "STOPPING"`,
-		"INFO\tregistrar\tcheck failing",
-		"WARN\tregistrar\tfall reached: backend unhealthy",
+	// Text lines: "TIME<TAB>LEVEL<TAB>[LOGGER<TAB>]CALLER<TAB>MESSAGE<TAB>{fields}",
+	// as every ringrelay command writes them (internal/logging).
+	for _, want := range []struct{ level, logger, msg string }{
+		{"info", "", "exec check runs under /bin/sh -c"},
+		{"info", "registrar", "first check passed"},
+		{"info", "registrar", "rise reached: backend healthy"},
+		{"info", "registrar", "zookeeper connected"},
+		{"info", "registrar", "zookeeper disconnected; the member stays until the session expires"},
+		{"info", "registrar", "zookeeper session expired"},
+		{"info", "registrar", "drain marker present: draining the member"},
+		{"info", "registrar", "drain marker gone: undraining the member"},
+		{"info", "registrar", "maintenance file present: draining the member"},
+		{"info", "registrar", "maintenance file gone: undraining the member"},
+		{"info", "registrar", "check failing"},
+		{"warn", "registrar", "fall reached: backend unhealthy"},
 	} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("logs lack %q", want)
+		name := ""
+		if want.logger != "" {
+			name = regexp.QuoteMeta(want.logger) + `\t`
 		}
+		re := regexp.MustCompile(`(?m)^[^\t\n]+\t` + want.level + `\t` + name + `[^\t\n]+\.go:\d+\t` + regexp.QuoteMeta(want.msg))
+		if !re.MatchString(logs.String()) {
+			t.Errorf("logs lack a %s line of logger %q saying %q", want.level, want.logger, want.msg)
+		}
+	}
+	if !strings.Contains(logs.String(), `"status": "STOPPING"`) {
+		t.Errorf("logs lack the STOPPING member's data")
 	}
 	if strings.Contains(logs.String(), `{"level"`) {
 		t.Errorf("-log-format text wrote JSON lines")

@@ -62,9 +62,9 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"ringrelay/discovery"
+	"ringrelay/internal/logging"
 )
 
 func main() {
@@ -186,26 +186,7 @@ func (c *common) servers() []string {
 }
 
 func (c *common) logger(stderr io.Writer) (*zap.Logger, error) {
-	var lvl zapcore.Level
-	if err := lvl.Set(c.logLevel); err != nil {
-		return nil, fmt.Errorf("failed to parse -log-level %q: want debug, info, warn or error", c.logLevel)
-	}
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = func(t time.Time, pae zapcore.PrimitiveArrayEncoder) {
-		pae.AppendString(t.UTC().Format("2006-01-02T15:04:05.000Z"))
-	}
-	enc.EncodeDuration = zapcore.StringDurationEncoder
-	var encoder zapcore.Encoder
-	switch c.logFormat {
-	case "json":
-		encoder = zapcore.NewJSONEncoder(enc)
-	case "text":
-		enc.EncodeLevel = zapcore.CapitalLevelEncoder
-		encoder = zapcore.NewConsoleEncoder(enc)
-	default:
-		return nil, fmt.Errorf("failed to parse -log-format %q: want text or json", c.logFormat)
-	}
-	return zap.New(zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(stderr)), lvl)), nil
+	return logging.New(stderr, c.logLevel, c.logFormat)
 }
 
 // session is a ZooKeeper client with its session state changes. The
