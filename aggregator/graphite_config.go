@@ -99,23 +99,49 @@ func (c *GraphiteConfig) retentions() ([]Retention, error) {
 		if err != nil {
 			return nil, fmt.Errorf("times[%d] %q: retention: %w", i, t, err)
 		}
-		switch {
-		case r < time.Second || r%time.Second != 0:
-			return nil, fmt.Errorf("times[%d] %q: resolution must be a whole number of seconds, at least 1s", i, t)
-		case k < r:
-			return nil, fmt.Errorf("times[%d] %q: retention must be at least the resolution", i, t)
-		case c.FlushDelay.Duration >= k:
-			return nil, fmt.Errorf("times[%d] %q: retention must be longer than flush_delay %s", i, t, c.FlushDelay.Duration)
+		if err := checkRetention(rs, Retention{Resolution: r, Retention: k}); err != nil {
+			return nil, fmt.Errorf("times[%d] %q: %w", i, t, err)
 		}
-		if i > 0 {
-			prev := rs[i-1].Resolution
-			if r <= prev || r%prev != 0 {
-				return nil, fmt.Errorf("times[%d] %q: resolution %s must be a multiple of the previous one (%s) and larger", i, t, r, prev)
-			}
+		if c.FlushDelay.Duration >= k {
+			return nil, fmt.Errorf("times[%d] %q: retention must be longer than flush_delay %s", i, t, c.FlushDelay.Duration)
 		}
 		rs = append(rs, Retention{Resolution: r, Retention: k})
 	}
 	return rs, nil
+}
+
+// CheckRetentions checks a list of retentions as the graphite
+// aggregator's times and every sink take them: at least one, finest
+// first, each resolution a whole number of seconds (at least 1s) that is
+// a larger multiple of the previous one, each retention at least its
+// resolution. The error names the entry.
+func CheckRetentions(rs []Retention) error {
+	if len(rs) == 0 {
+		return fmt.Errorf("times: at least one \"resolution:retention\" entry is needed")
+	}
+	for i, r := range rs {
+		if err := checkRetention(rs[:i], r); err != nil {
+			return fmt.Errorf("times[%d] %s:%s: %w", i, r.Resolution, r.Retention, err)
+		}
+	}
+	return nil
+}
+
+// checkRetention checks r, to follow the retentions before.
+func checkRetention(before []Retention, r Retention) error {
+	switch {
+	case r.Resolution < time.Second || r.Resolution%time.Second != 0:
+		return fmt.Errorf("resolution must be a whole number of seconds, at least 1s")
+	case r.Retention < r.Resolution:
+		return fmt.Errorf("retention must be at least the resolution")
+	}
+	if len(before) > 0 {
+		prev := before[len(before)-1].Resolution
+		if r.Resolution <= prev || r.Resolution%prev != 0 {
+			return fmt.Errorf("resolution %s must be a multiple of the previous one (%s) and larger", r.Resolution, prev)
+		}
+	}
+	return nil
 }
 
 // parseSpan reads "10s", "1m30s" (Go) or "7d", "2w", "1y" (whisper units).

@@ -58,6 +58,12 @@ func ParseTimes(times []string) ([]Retention, error) {
 	return gc.Retentions()
 }
 
+// CheckRetentions checks retentions as every sink kind takes them (those
+// ParseTimes returns pass): at least one, finest first, whole seconds,
+// each resolution a larger multiple of the one before, each retention at
+// least its resolution. The error names the entry.
+func CheckRetentions(rets []Retention) error { return aggregator.CheckRetentions(rets) }
+
 // DefaultTimes are the retentions a sink keeps when its section does not
 // say: those of the graphite aggregator's default.
 func DefaultTimes() []string { return aggregator.DefaultGraphiteConfig().Times }

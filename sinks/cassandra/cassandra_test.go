@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -369,6 +370,18 @@ func TestSessionResetWhenNoHosts(t *testing.T) {
 	e.waitWritten(t, 2)
 	if got := e.fetch(t, "a.b", ten, now, now+2*ten); len(got) != 2 {
 		t.Fatalf("after the reset: got %v, want 2 points", got)
+	}
+}
+
+// TestOpenRefusesBadRetentions: times out of order are refused before
+// any connection, naming the sink and the entry.
+func TestOpenRefusesBadRetentions(t *testing.T) {
+	rets := []sinks.Retention{{Resolution: time.Minute, Retention: time.Hour}, {Resolution: 10 * time.Second, Retention: time.Hour}}
+	c := DefaultConfig()
+	c.Hosts = []string{"127.0.0.1:1"}
+	if _, err := Open("bad", c, rets, testQueue(), zaptest.NewLogger(t)); err == nil ||
+		!strings.Contains(err.Error(), `sink "bad": times[1]`) {
+		t.Fatalf("Open with times out of order: %v, want the sink and times[1] named", err)
 	}
 }
 

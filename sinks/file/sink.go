@@ -109,21 +109,12 @@ func open(name string, c Config, rets []sinks.Retention, q sinks.AsyncConfig, lo
 }
 
 func levelsOf(rets []sinks.Retention) ([]level, error) {
-	if len(rets) == 0 {
-		return nil, errors.New("times: at least one retention is needed")
+	if err := sinks.CheckRetentions(rets); err != nil {
+		return nil, err
 	}
 	levels := make([]level, 0, len(rets))
-	for i, r := range rets {
-		res := sinks.Seconds(r.Resolution)
-		if res < 1 || r.Resolution%time.Second != 0 {
-			return nil, fmt.Errorf("times[%d]: resolution %s: must be a whole number of seconds", i, r.Resolution)
-		}
-		for _, l := range levels {
-			if l.res == res {
-				return nil, fmt.Errorf("times[%d]: resolution %s: given twice", i, r.Resolution)
-			}
-		}
-		levels = append(levels, level{res: res, keep: sinks.Seconds(r.Retention)})
+	for _, r := range rets {
+		levels = append(levels, level{res: sinks.Seconds(r.Resolution), keep: sinks.Seconds(r.Retention)})
 	}
 	return levels, nil
 }

@@ -20,7 +20,6 @@ package memory
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -128,20 +127,12 @@ func open(name string, c Config, rets []sinks.Retention, log *zap.Logger, now fu
 
 // levelsOf checks rets and turns them into levels.
 func levelsOf(rets []sinks.Retention) ([]level, error) {
-	if len(rets) == 0 {
-		return nil, errors.New("times: at least one retention is needed")
+	if err := sinks.CheckRetentions(rets); err != nil {
+		return nil, err
 	}
 	levels := make([]level, 0, len(rets))
-	for i, r := range rets {
+	for _, r := range rets {
 		res, keep := sinks.Seconds(r.Resolution), sinks.Seconds(r.Retention)
-		switch {
-		case res < 1 || r.Resolution%time.Second != 0:
-			return nil, fmt.Errorf("times[%d]: resolution %s: must be a whole number of seconds", i, r.Resolution)
-		case keep < res:
-			return nil, fmt.Errorf("times[%d]: retention %s: must be at least the resolution %s", i, r.Retention, r.Resolution)
-		case i > 0 && res <= levels[i-1].res:
-			return nil, fmt.Errorf("times[%d]: resolution %s: must be coarser than the previous one", i, r.Resolution)
-		}
 		levels = append(levels, level{res: res, keep: keep, slots: int(keep / res)})
 	}
 	return levels, nil

@@ -107,8 +107,8 @@ func open(name string, c Config, rets []sinks.Retention, q sinks.AsyncConfig, lo
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("sink %q: %w", name, err)
 	}
-	if len(rets) == 0 {
-		return nil, fmt.Errorf("sink %q: times: no retentions", name)
+	if err := sinks.CheckRetentions(rets); err != nil {
+		return nil, fmt.Errorf("sink %q: %w", name, err)
 	}
 	dc, err := driver.ParseDSN(c.DSN)
 	if err != nil {

@@ -401,6 +401,18 @@ func TestOpenRefused(t *testing.T) {
 	}
 }
 
+// TestOpenRefusesBadRetentions: times out of order are refused before
+// any connection, naming the sink and the entry.
+func TestOpenRefusesBadRetentions(t *testing.T) {
+	rets := []sinks.Retention{{Resolution: time.Minute, Retention: time.Hour}, {Resolution: 10 * time.Second, Retention: time.Hour}}
+	c := DefaultConfig()
+	c.DSN = "u:p@tcp(127.0.0.1:1)/db"
+	if _, err := Open("bad", c, rets, testQueue(), zaptest.NewLogger(t)); err == nil ||
+		!strings.Contains(err.Error(), `sink "bad": times[1]`) {
+		t.Fatalf("Open with times out of order: %v, want the sink and times[1] named", err)
+	}
+}
+
 // TestDatabaseGoesAway: with the server down (at Open, and later) writes
 // never block; failed batches are counted as errors and, after their
 // retries, as dropped; when the server is back, writes resume (and the
