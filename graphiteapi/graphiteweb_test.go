@@ -14,13 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 
 	"ringrelay/aggregator"
+	"ringrelay/internal/testio"
 	"ringrelay/sinks"
 	"ringrelay/sinks/memory"
 )
@@ -32,24 +32,7 @@ const graphiteWebPackage = "/usr/lib/python3/dist-packages/graphite/settings.py"
 // data source is ringrelay's API, listed in its CLUSTER_SERVERS.
 type graphiteWeb struct {
 	url    string
-	stderr *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	stderr *testio.SyncBuffer
 }
 
 // startGraphiteWeb runs testdata/graphiteweb/serve.py (graphite-web's
@@ -69,7 +52,7 @@ func startGraphiteWeb(t *testing.T, clusterServer string) *graphiteWeb {
 	cmd := exec.Command(python3(t), script)
 	cmd.Env = append(os.Environ(), "RINGRELAY_TMP="+t.TempDir(), "RINGRELAY_CLUSTER_SERVER="+clusterServer,
 		"PYTHONDONTWRITEBYTECODE=1") // no __pycache__ in testdata
-	gw := &graphiteWeb{stderr: &lockedBuffer{}}
+	gw := &graphiteWeb{stderr: &testio.SyncBuffer{}}
 	cmd.Stderr = gw.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

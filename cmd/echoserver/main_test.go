@@ -2,39 +2,21 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"ringrelay/internal/testio"
 )
-
-// lockedBuffer is an io.Writer safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestServerCountsLinesPerListener(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "echo.sock")
-	var out lockedBuffer
+	var out testio.SyncBuffer
 	s, err := start([]string{"tcp://127.0.0.1:0", "udp://127.0.0.1:0", "unix://" + sock}, &out, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +70,7 @@ func TestRunExitAfterPrintsFinalCount(t *testing.T) {
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // a hang guard, not a measure
 	defer cancel()
-	var stdout lockedBuffer
+	var stdout testio.SyncBuffer
 	code := make(chan int, 1)
 	go func() {
 		code <- run(ctx, []string{"-listen", "tcp://127.0.0.1:0", "-exit-after", "20", "-interval", "1h"}, &stdout, pw)
@@ -123,7 +105,7 @@ func TestRunExitAfterPrintsFinalCount(t *testing.T) {
 
 func TestRunRejectsBadURL(t *testing.T) {
 	for _, arg := range []string{"http://127.0.0.1:0", "127.0.0.1:2003", "tcp://"} {
-		var stderr lockedBuffer
+		var stderr testio.SyncBuffer
 		if code := run(context.Background(), []string{"-listen", arg}, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), arg) {
 			t.Errorf("-listen %q: exit %d, stderr %q; want 1 and an error quoting the URL", arg, code, stderr.String())
 		}

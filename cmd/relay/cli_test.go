@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"ringrelay/internal/buildinfo"
+	"ringrelay/internal/testio"
 	"ringrelay/proxy"
 )
 
@@ -140,26 +139,7 @@ func TestLogFormat(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination that the relay's goroutines write while
-// the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func jsonLogger(t *testing.T, w *syncBuffer) *zap.Logger {
+func jsonLogger(t *testing.T, w *testio.SyncBuffer) *zap.Logger {
 	t.Helper()
 	format, level := "json", "debug"
 	log, err := logFlags{level: &level, format: &format}.logger(w)
@@ -174,7 +154,7 @@ func jsonLogger(t *testing.T, w *syncBuffer) *zap.Logger {
 // (the outer, first value); the relay's own lines (a backend that is down,
 // whose logger the pool handed over with the pool bound) too.
 func TestLogLinesCarryEachFieldOnce(t *testing.T) {
-	var w syncBuffer
+	var w testio.SyncBuffer
 	log := jsonLogger(t, &w)
 	log.With(zap.String("pool", "a")).Named("backend").
 		With(zap.String("pool", "a"), zap.String("backend", "b")).
@@ -200,7 +180,7 @@ func TestLogLinesCarryEachFieldOnce(t *testing.T) {
 	}
 	addr := dead.Addr().String()
 	dead.Close()
-	var rw syncBuffer
+	var rw testio.SyncBuffer
 	startServe(t, strings.Replace(goodConfig, `servers = ["127.0.2.1:2003=a", "tcp://127.0.2.2:2003", "127.0.2.3:2003=c"]`,
 		fmt.Sprintf("servers = [%q, \"127.0.2.2:2003=b\"]", addr+"=a"), 1), jsonLogger(t, &rw))
 	deadline := time.Now().Add(30 * time.Second)

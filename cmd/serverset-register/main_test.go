@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"ringrelay/discovery"
+	"ringrelay/internal/testio"
 	"ringrelay/internal/zktest"
 )
 
@@ -176,25 +176,6 @@ func passedChecks(t *testing.T, metrics string) float64 {
 	return 0
 }
 
-// syncBuffer is a bytes.Buffer that a child process's output can be
-// copied into while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRunBadFlags(t *testing.T) {
 	ok := []string{"-zk", "127.0.0.1:1", "-path", "/a", "-host", "h", "-port", "1", "-check", "tcp://h:1"}
 	with := func(extra ...string) []string { return append(append([]string{}, ok...), extra...) }
@@ -255,7 +236,7 @@ func TestDrainLogs(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &syncBuffer{}
+	logs := &testio.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-zk", zks.Addr(), "-path", ss, "-host", "127.0.0.1", "-port", strconv.Itoa(port),
@@ -377,11 +358,11 @@ func TestBinary(t *testing.T) {
 	b := backend(t)
 	defer b.Close()
 	admin := adminConn(t, zks.Addr())
-	start := func(t *testing.T, path, session string) (*exec.Cmd, chan error, *syncBuffer) {
+	start := func(t *testing.T, path, session string) (*exec.Cmd, chan error, *testio.SyncBuffer) {
 		cmd := exec.Command(bin, "-zk", zks.Addr(), "-path", path, "-host", "127.0.0.1",
 			"-port", strconv.Itoa(b.Addr().(*net.TCPAddr).Port), "-check", "tcp://"+b.Addr().String(),
 			"-interval", "100ms", "-rise", "1", "-session-timeout", session, "-metrics", "127.0.0.1:0")
-		logs := &syncBuffer{} // written by exec's copying goroutine while the test reads it
+		logs := &testio.SyncBuffer{} // written by exec's copying goroutine while the test reads it
 		cmd.Stderr = logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -400,7 +381,7 @@ func TestBinary(t *testing.T) {
 		return cmd, exited, logs
 	}
 	// metricsAddr waits for the process to log where it serves /metrics.
-	metricsAddr := func(t *testing.T, logs *syncBuffer) string {
+	metricsAddr := func(t *testing.T, logs *testio.SyncBuffer) string {
 		t.Helper()
 		deadline := time.Now().Add(waitLimit)
 		for {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"ringrelay/internal/testio"
 	"ringrelay/internal/zktest"
 )
 
@@ -29,7 +30,7 @@ func TestDevZookeeperScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &syncBuffer{}
+	stderr := &testio.SyncBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,31 +17,13 @@ import (
 
 	"ringrelay/config"
 	"ringrelay/discovery"
+	"ringrelay/internal/testio"
 	"ringrelay/internal/zktest"
 )
 
 // waitLimit bounds every wait for something to happen: generous, as the
 // tests run under -race on loaded machines.
 const waitLimit = 30 * time.Second
-
-// syncBuffer is a bytes.Buffer a running command writes while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // runCmd runs one command to its end and returns its stdout and stderr.
 func runCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -105,7 +86,7 @@ func lineWith(t *testing.T, out, prefix string) string {
 }
 
 // waitOutput waits until buf holds a line matching every substring.
-func waitOutput(t *testing.T, buf *syncBuffer, what string, subs ...string) string {
+func waitOutput(t *testing.T, buf *testio.SyncBuffer, what string, subs ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
@@ -356,10 +337,10 @@ func TestWatchAfterZooKeeperLostItsData(t *testing.T) {
 // startWatch runs `serverset watch args...` until the test ends, which
 // checks that it returns nil once cancelled (and shows its stderr when the
 // test failed).
-func startWatch(t *testing.T, args ...string) (out, errOut *syncBuffer) {
+func startWatch(t *testing.T, args ...string) (out, errOut *testio.SyncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut = &syncBuffer{}, &syncBuffer{}
+	out, errOut = &testio.SyncBuffer{}, &testio.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"watch"}, args...), out, errOut) }()
 	t.Cleanup(func() {
