@@ -14,6 +14,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"ringrelay/internal/testnet"
 	"ringrelay/internal/zktest"
 )
 
@@ -79,7 +80,7 @@ func testRegistrarCorners(t *testing.T, zks *zktest.Server, admin *zk.Conn) {
 
 	t.Run("re-join after an external delete", func(t *testing.T) {
 		const ss = "/discovery/test/rejoin"
-		backend, port := liveBackend(t)
+		backend, port := testnet.Accepting(t)
 		check, _ := ParseCheck("tcp://" + backend)
 		rr := startRegistrar(t, registrarConfig(zks.Addr(), ss, port, check))
 		st := rr.waitNode(t, "registered", func(s RegistrarStatus) bool { return s.Node != "" })
@@ -95,7 +96,7 @@ func testRegistrarCorners(t *testing.T, zks *zktest.Server, admin *zk.Conn) {
 
 	t.Run("digest auth: members writable only by their creator", func(t *testing.T) {
 		const ss = "/discovery/test/acl"
-		backend, port := liveBackend(t)
+		backend, port := testnet.Accepting(t)
 		check, _ := ParseCheck("tcp://" + backend)
 		cfg := registrarConfig(zks.Addr(), ss, port, check)
 		cfg.ZooKeeper.Auth = "backend:s3cret"
@@ -126,7 +127,7 @@ func testRegistrarCorners(t *testing.T, zks *zktest.Server, admin *zk.Conn) {
 
 	t.Run("drain marker: re-registered STOPPING, the relay drops it; undrain: back", func(t *testing.T) {
 		const ss = "/discovery/test/drain"
-		backend, port := liveBackend(t)
+		backend, port := testnet.Accepting(t)
 		check, _ := ParseCheck("tcp://" + backend)
 		p := watchPool(t, zkConfig(zks.Addr()), ss, PoolConfig{Debounce: dur(20 * time.Millisecond)})
 		rr := startRegistrar(t, registrarConfig(zks.Addr(), ss, port, check))
@@ -181,7 +182,7 @@ func testRegistrarCorners(t *testing.T, zks *zktest.Server, admin *zk.Conn) {
 
 	t.Run("drained before the registrar starts: never announced ALIVE", func(t *testing.T) {
 		const ss = "/discovery/test/drain-at-start"
-		backend, port := liveBackend(t)
+		backend, port := testnet.Accepting(t)
 		check, _ := ParseCheck("tcp://" + backend)
 		if _, err := Drain(admin, ss, Endpoint{Host: "127.0.0.1", Port: port}, "before start"); err != nil {
 			t.Fatal(err)
@@ -199,7 +200,7 @@ func testRegistrarCorners(t *testing.T, zks *zktest.Server, admin *zk.Conn) {
 
 	t.Run("maintenance file drains while present", func(t *testing.T) {
 		const ss = "/discovery/test/maintenance"
-		backend, port := liveBackend(t)
+		backend, port := testnet.Accepting(t)
 		check, _ := ParseCheck("tcp://" + backend)
 		cfg := registrarConfig(zks.Addr(), ss, port, check)
 		cfg.MaintenanceFile = filepath.Join(t.TempDir(), "maintenance")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os/exec"
 	"path"
 	"reflect"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 
+	"ringrelay/internal/testnet"
 	"ringrelay/internal/zktest"
 )
 
@@ -254,26 +254,6 @@ func (rr *runningRegistrar) waitNode(t *testing.T, what string, want func(Regist
 	}
 }
 
-// liveBackend is a TCP listener for tcp:// checks.
-func liveBackend(t *testing.T) (addr string, port int) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return l.Addr().String(), l.Addr().(*net.TCPAddr).Port
-}
-
 func registrarConfig(addr, serverset string, port int, check Checker) RegistrarConfig {
 	zkc := zkConfig(addr)
 	return RegistrarConfig{
@@ -297,7 +277,7 @@ func TestZooKeeper(t *testing.T) {
 
 	t.Run("register and see", func(t *testing.T) {
 		const ss = "/discovery/test/see"
-		backend, port := liveBackend(t)
+		backend, port := testnet.Accepting(t)
 		check, _ := ParseCheck("tcp://" + backend)
 		p := watchPool(t, zkConfig(zks.Addr()), ss, PoolConfig{Debounce: dur(50 * time.Millisecond)}, "127.0.2.1:2003")
 		p.waitMembers(t, "static:127.0.2.1:2003")
@@ -332,7 +312,7 @@ func TestZooKeeper(t *testing.T) {
 
 	t.Run("a server name that does not resolve is skipped", func(t *testing.T) {
 		const ss = "/discovery/test/dns"
-		backend, port := liveBackend(t)
+		backend, port := testnet.Accepting(t)
 		check, _ := ParseCheck("tcp://" + backend)
 		cfg := registrarConfig(zks.Addr(), ss, port, check)
 		cfg.ZooKeeper.Servers = []string{"zk-gone.ringrelay-test.invalid:2181", zks.Addr()}
@@ -528,7 +508,7 @@ func TestZooKeeper(t *testing.T) {
 
 	t.Run("session expiry leaves exactly one member", func(t *testing.T) {
 		const ss = "/discovery/test/expiry"
-		backend, port := liveBackend(t)
+		backend, port := testnet.Accepting(t)
 		check, _ := ParseCheck("tcp://" + backend)
 		// Short sessions: a client learns of a forced expiry when its
 		// connection times out (about the session timeout).
@@ -592,7 +572,7 @@ func TestZooKeeper(t *testing.T) {
 		if _, err := admin.Create(ss, nil, 0, acl); err != nil {
 			t.Fatal(err)
 		}
-		backend, port := liveBackend(t)
+		backend, port := testnet.Accepting(t)
 		check, _ := ParseCheck("tcp://" + backend)
 		cfg := registrarConfig(zks.Addr(), ss, port, check)
 		cfg.ZooKeeper.SessionTimeout.Duration = time.Second
@@ -769,7 +749,7 @@ func TestZooKeeper(t *testing.T) {
 func TestZooKeeperStopped(t *testing.T) {
 	zks := zktest.Start(t, zktest.WithMaxSessionTimeout(30*time.Second))
 	const ss = "/discovery/test/outage"
-	backend, port := liveBackend(t)
+	backend, port := testnet.Accepting(t)
 	check, _ := ParseCheck("tcp://" + backend)
 	cfg := registrarConfig(zks.Addr(), ss, port, check)
 	cfg.ZooKeeper.SessionTimeout.Duration = 15 * time.Second
@@ -879,7 +859,7 @@ func TestInterop(t *testing.T) {
 
 	// Our registrar's member passes serverset.py's validation.
 	const ours = "/discovery/test/ours"
-	backend, port := liveBackend(t)
+	backend, port := testnet.Accepting(t)
 	check, _ := ParseCheck("tcp://" + backend)
 	cfg := registrarConfig(zks.Addr(), ours, port, check)
 	shard := int32(4)

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"ringrelay/internal/testnet"
 	"ringrelay/internal/zktest"
 )
 
@@ -144,7 +145,7 @@ func TestZooKeeperRestartedEmpty(t *testing.T) {
 	const bound = 2*session + 10*time.Second
 	zks := zktest.Start(t, zktest.WithMaxSessionTimeout(30*time.Second))
 	const ss = "/discovery/test/empty"
-	backend, port := liveBackend(t)
+	backend, port := testnet.Accepting(t)
 	check, _ := ParseCheck("tcp://" + backend)
 	cfg := registrarConfig(zks.Addr(), ss, port, check)
 	cfg.ZooKeeper.SessionTimeout.Duration = session

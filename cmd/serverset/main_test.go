@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"path"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"ringrelay/config"
 	"ringrelay/discovery"
 	"ringrelay/internal/testio"
+	"ringrelay/internal/testnet"
 	"ringrelay/internal/zktest"
 )
 
@@ -248,7 +248,7 @@ func TestServerset(t *testing.T) {
 
 	t.Run("drain and undrain a member our registrar serves", func(t *testing.T) {
 		const ss = "/discovery/test/drain"
-		port := liveBackend(t)
+		_, port := testnet.Accepting(t)
 		st := startRegistrar(t, zks.Addr(), ss, port)
 		first := waitStatus(t, st, "registered", func(s discovery.RegistrarStatus) bool { return s.Node != "" })
 		member := "127.0.0.1:" + strconv.Itoa(port)
@@ -376,26 +376,6 @@ func TestFlagErrors(t *testing.T) {
 			t.Errorf("serverset %q: error %v; want one containing %q", tc.args, err, tc.want)
 		}
 	}
-}
-
-// liveBackend is a TCP listener for the registrar's tcp:// check.
-func liveBackend(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startRegistrar runs serverset-register's Registrar for 127.0.0.1:port

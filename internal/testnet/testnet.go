@@ -1,10 +1,12 @@
 // Package testnet holds network helpers for tests: ports kept from other
-// test processes while a test's server is down.
+// test processes while a test's server is down, and a listener that
+// stands for a live backend.
 package testnet
 
 import (
 	"net"
 	"syscall"
+	"testing"
 )
 
 // HoldPort binds a socket to a tcp (IPv4) addr without listening on it:
@@ -43,4 +45,26 @@ func HoldPort(network, addr string) (release func()) {
 			syscall.Close(fd)
 		}
 	}
+}
+
+// Accepting listens on a free 127.0.0.1 TCP port and closes every
+// connection it accepts: a live backend for tcp:// health checks. It
+// stops when the test ends.
+func Accepting(t testing.TB) (addr string, port int) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l.Addr().String(), l.Addr().(*net.TCPAddr).Port
 }
