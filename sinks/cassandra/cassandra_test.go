@@ -12,6 +12,7 @@ import (
 
 	"ringrelay/internal/cqltest"
 	"ringrelay/sinks"
+	"ringrelay/sinks/sinkstest"
 )
 
 // These tests run the sink against internal/cqltest, a CQL protocol
@@ -77,7 +78,7 @@ func openEnv(t testing.TB, srv *cqltest.Server, clock *cqltest.Clock, q sinks.As
 
 // point is a 10 s bin of path at start with value v (count 1).
 func point(path string, start int64, v float64) sinks.Point {
-	return sinks.Point{Path: path, Resolution: ten, Start: start, Count: 1, Sum: v, Min: v, Max: v, Last: v}
+	return sinkstest.Point(path, ten, start, v)
 }
 
 // waitFor polls cond until it holds or 20 s pass.

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"ringrelay/sinks"
+	"ringrelay/sinks/sinkstest"
 )
 
 // BenchmarkWrite measures points/s through the queue into the files: the
@@ -27,7 +28,7 @@ func BenchmarkWrite(b *testing.B) {
 			}
 			batch := make([]sinks.Point, 1000)
 			for i := range batch {
-				batch[i] = pt(fmt.Sprintf("servers.host%03d.cpu.metric%d", i/100, i%100), 10, t0, float64(i)*0.25)
+				batch[i] = sinkstest.Point(fmt.Sprintf("servers.host%03d.cpu.metric%d", i/100, i%100), 10, t0, float64(i)*0.25)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()

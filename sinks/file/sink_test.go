@@ -18,6 +18,7 @@ import (
 
 	"ringrelay/config"
 	"ringrelay/sinks"
+	"ringrelay/sinks/sinkstest"
 )
 
 // t0 is a bin boundary of every resolution the tests use.
@@ -47,10 +48,6 @@ func testConfig(dir string) Config {
 // queue is a queue that sheds nothing in these tests, of batch points a write.
 func queue(batch int) sinks.AsyncConfig {
 	return sinks.AsyncConfig{QueuePoints: 100_000, BatchPoints: batch}
-}
-
-func pt(path string, res, start int64, v float64) sinks.Point {
-	return sinks.Point{Path: path, Resolution: res, Start: start, Count: 1, Sum: v, Min: v, Max: v, Last: v}
 }
 
 func rets(t *testing.T, times ...string) []sinks.Retention {
@@ -212,7 +209,7 @@ func TestRotationBySize(t *testing.T) {
 	s := openSink(t, c, clk, queue(1), "10s:1h")
 	var in []sinks.Point
 	for i := range int64(9) {
-		in = append(in, pt(fmt.Sprintf("size.%d", i), 10, t0, float64(i)))
+		in = append(in, sinkstest.Point(fmt.Sprintf("size.%d", i), 10, t0, float64(i)))
 	}
 	s.Write(in)
 	if err := s.Close(context.Background()); err != nil {
@@ -256,7 +253,7 @@ func TestRotationByAge(t *testing.T) {
 	clk := newClock(t0)
 	s := openSink(t, c, clk, queue(500), "10s:1d")
 	write := func(i int64) {
-		s.Write([]sinks.Point{pt("age", 10, t0+10*i, float64(i))})
+		s.Write([]sinks.Point{sinkstest.Point("age", 10, t0+10*i, float64(i))})
 		waitWritten(t, s, uint64(i+1))
 	}
 	write(0)
@@ -271,24 +268,16 @@ func TestRotationByAge(t *testing.T) {
 	if want := filepath.Join(dir, "test.10s.tsv."+clk.now().UTC().Format(rotatedLayout)); len(r) != 1 || r[0] != want {
 		t.Fatalf("rotated files %v, want %s", r, want)
 	}
-	if got := starts(readRows(t, r[0])); !slices.Equal(got, []int64{t0, t0 + 10}) {
+	if got := sinkstest.Starts(readRows(t, r[0])); !slices.Equal(got, []int64{t0, t0 + 10}) {
 		t.Errorf("rotated file holds starts %v, want the first two", got)
 	}
-	if got := starts(readRows(t, filepath.Join(dir, "test.10s.tsv"))); !slices.Equal(got, []int64{t0 + 20}) {
+	if got := sinkstest.Starts(readRows(t, filepath.Join(dir, "test.10s.tsv"))); !slices.Equal(got, []int64{t0 + 20}) {
 		t.Errorf("current file holds starts %v, want the third", got)
 	}
 	clk.advance(3 * time.Hour)
 	if r := rotated(t, dir, "10s"); len(r) != 1 {
 		t.Errorf("an idle file was rotated: %v", r)
 	}
-}
-
-func starts(pts []sinks.Point) []int64 {
-	out := make([]int64, len(pts))
-	for i, p := range pts {
-		out[i] = p.Start
-	}
-	return out
 }
 
 func TestMaxFilesPrunesOldest(t *testing.T) {
@@ -305,7 +294,7 @@ func TestMaxFilesPrunesOldest(t *testing.T) {
 	s := openSink(t, c, clk, queue(1), "10s:1h")
 	for i := range int64(6) {
 		clk.advance(time.Second)
-		s.Write([]sinks.Point{pt("prune", 10, t0+10*i, float64(i))})
+		s.Write([]sinks.Point{sinkstest.Point("prune", 10, t0+10*i, float64(i))})
 		waitWritten(t, s, uint64(i+1))
 	}
 	r := rotated(t, dir, "10s")
@@ -314,7 +303,7 @@ func TestMaxFilesPrunesOldest(t *testing.T) {
 		if strings.HasSuffix(f, ".old") {
 			continue
 		}
-		got = append(got, starts(readRows(t, f)))
+		got = append(got, sinkstest.Starts(readRows(t, f)))
 	}
 	if want := [][]int64{{t0 + 30}, {t0 + 40}}; len(got) != 2 || !slices.Equal(got[0], want[0]) || !slices.Equal(got[1], want[1]) {
 		t.Errorf("rotated files %v hold %v, want the newest two: %v", r, got, want)
@@ -355,7 +344,7 @@ func TestFsyncModes(t *testing.T) {
 			c.RotateBytes = 64
 			clk := newClock(t0)
 			s := openSink(t, c, clk, queue(1), "10s:1h")
-			s.Write([]sinks.Point{pt("f.a", 10, t0, 1), pt("f.b", 10, t0, 2), pt("f.c", 10, t0, 3)})
+			s.Write([]sinks.Point{sinkstest.Point("f.a", 10, t0, 1), sinkstest.Point("f.b", 10, t0, 2), sinkstest.Point("f.c", 10, t0, 3)})
 			waitWritten(t, s, 3)
 			if mode == FsyncInterval { // the syncer catches up with what was written
 				deadline := time.Now().Add(10 * time.Second)
@@ -430,7 +419,7 @@ func TestCloseFlushesEverything(t *testing.T) {
 	for i := range n / 100 {
 		batch := make([]sinks.Point, 100)
 		for k := range batch {
-			batch[k] = pt(fmt.Sprintf("flush.%d.%d", i, k), 10, t0, 1)
+			batch[k] = sinkstest.Point(fmt.Sprintf("flush.%d.%d", i, k), 10, t0, 1)
 		}
 		s.Write(batch)
 	}
@@ -443,7 +432,7 @@ func TestCloseFlushesEverything(t *testing.T) {
 	if st := s.Stats(); st.Written != n || st.Queued != 0 || st.Dropped != 0 {
 		t.Errorf("stats %+v, want %d written", st, n)
 	}
-	s.Write([]sinks.Point{pt("late", 10, t0, 1)})
+	s.Write([]sinks.Point{sinkstest.Point("late", 10, t0, 1)})
 	if st := s.Stats(); st.Dropped != 1 {
 		t.Errorf("a write after Close: stats %+v, want it dropped", st)
 	}
@@ -457,15 +446,15 @@ func TestStatsCountWhatIsRefused(t *testing.T) {
 	clk := newClock(t0 + 7200)
 	s := openSink(t, testConfig(dir), clk, queue(500), "10s:1h")
 	s.Write([]sinks.Point{
-		pt("ok.1", 10, t0+7200, 1),
-		pt("", 10, t0+7200, 1),          // no path
-		pt("tab\there", 10, t0+7200, 1), // would split the row
-		pt("nl\nhere", 10, t0+7200, 1),
-		pt("ok.2", 60, t0+7200, 1), // resolution not kept
-		pt("ok.3", 10, t0+7205, 1), // not on a bin
-		pt("ok.4", 10, t0+3590, 1), // ended an hour ago: past its retention
-		pt("ok.5", 10, t0+3600, 1), // still within it
-		pt("ok.6", 10, t0+7210, 1),
+		sinkstest.Point("ok.1", 10, t0+7200, 1),
+		sinkstest.Point("", 10, t0+7200, 1),          // no path
+		sinkstest.Point("tab\there", 10, t0+7200, 1), // would split the row
+		sinkstest.Point("nl\nhere", 10, t0+7200, 1),
+		sinkstest.Point("ok.2", 60, t0+7200, 1), // resolution not kept
+		sinkstest.Point("ok.3", 10, t0+7205, 1), // not on a bin
+		sinkstest.Point("ok.4", 10, t0+3590, 1), // ended an hour ago: past its retention
+		sinkstest.Point("ok.5", 10, t0+3600, 1), // still within it
+		sinkstest.Point("ok.6", 10, t0+7210, 1),
 	})
 	waitWritten(t, s, 3)
 	if err := s.Close(context.Background()); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"ringrelay/sinks"
+	"ringrelay/sinks/sinkstest"
 )
 
 // BenchmarkWrite writes batches of 1,000 points of known series, as an
@@ -18,7 +19,7 @@ func BenchmarkWrite(b *testing.B) {
 	for k := range batches {
 		for i := range 500 {
 			p := fmt.Sprintf("servers.host%03d.cpu.metric%d", k, i)
-			batches[k] = append(batches[k], pt(p, 10, t0, 1), pt(p, 60, t0, 1))
+			batches[k] = append(batches[k], sinkstest.Point(p, 10, t0, 1), sinkstest.Point(p, 60, t0, 1))
 		}
 	}
 	start := int64(t0)
@@ -56,7 +57,7 @@ func BenchmarkFind(b *testing.B) {
 			for h := range size.hosts {
 				batch = batch[:0]
 				for m := range 100 {
-					batch = append(batch, pt(fmt.Sprintf("servers.host%05d.cpu.metric%02d", h, m), 10, t0, 1))
+					batch = append(batch, sinkstest.Point(fmt.Sprintf("servers.host%05d.cpu.metric%02d", h, m), 10, t0, 1))
 				}
 				s.Write(batch)
 			}

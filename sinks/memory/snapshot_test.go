@@ -14,6 +14,7 @@ import (
 
 	"ringrelay/config"
 	"ringrelay/sinks"
+	"ringrelay/sinks/sinkstest"
 )
 
 func snapConfig(file string) Config {
@@ -52,7 +53,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	var got []sinks.Point
 	for _, path := range []string{"a.b", "a.b.c", "z"} {
 		for _, res := range []int64{10, 60} {
-			got = append(got, fetch(t, s2, path, res, 0, math.MaxInt64)...)
+			got = append(got, sinkstest.Fetch(t, s2, path, res, 0, math.MaxInt64)...)
 		}
 	}
 	want := slices.Clone(in)
@@ -68,7 +69,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			t.Errorf("point %d after reopening: %+v, want %+v", i, got[i], want[i])
 		}
 	}
-	if nodes := find(t, s2, "a.b"); len(nodes) != 1 || !nodes[0].Leaf || !nodes[0].Branch {
+	if nodes := sinkstest.Find(t, s2, "a.b"); len(nodes) != 1 || !nodes[0].Leaf || !nodes[0].Branch {
 		t.Errorf("Find(a.b) after reopening: %+v, want one leaf and branch", nodes)
 	}
 }
@@ -82,9 +83,9 @@ func TestSnapshotWithOtherRetentionsKeepsWhatFits(t *testing.T) {
 	}
 	var in []sinks.Point
 	for i := range int64(60) {
-		in = append(in, pt("m", 10, t0+10*i, float64(i)))
+		in = append(in, sinkstest.Point("m", 10, t0+10*i, float64(i)))
 	}
-	in = append(in, pt("only.minutes", 60, t0, 1))
+	in = append(in, sinkstest.Point("only.minutes", 60, t0, 1))
 	s.Write(in)
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -96,7 +97,7 @@ func TestSnapshotWithOtherRetentionsKeepsWhatFits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close(context.Background())
-	got := starts(fetch(t, s2, "m", 10, 0, math.MaxInt64))
+	got := sinkstest.Starts(sinkstest.Fetch(t, s2, "m", 10, 0, math.MaxInt64))
 	var want []int64
 	for st := int64(t0 + 480); st < t0+600; st += 10 {
 		want = append(want, st)
@@ -115,7 +116,7 @@ func TestSnapshotWrittenPeriodically(t *testing.T) {
 	c.SnapshotInterval = config.Duration{Duration: time.Second}
 	clk := newClock(t0)
 	s := openStore(t, c, clk, "10s:1h")
-	s.Write([]sinks.Point{pt("a", 10, t0, 1)})
+	s.Write([]sinks.Point{sinkstest.Point("a", 10, t0, 1)})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := os.Stat(file); err == nil {
@@ -132,7 +133,7 @@ func TestSnapshotWrittenPeriodically(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close(context.Background())
-	if got := fetch(t, s2, "a", 10, 0, math.MaxInt64); len(got) != 1 {
+	if got := sinkstest.Fetch(t, s2, "a", 10, 0, math.MaxInt64); len(got) != 1 {
 		t.Errorf("periodic snapshot holds %+v, want the one point", got)
 	}
 }
@@ -145,7 +146,7 @@ func goodSnapshot(t *testing.T, file string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Write([]sinks.Point{pt("a.b", 10, t0, 1), pt("a.c", 10, t0, 2)})
+	s.Write([]sinks.Point{sinkstest.Point("a.b", 10, t0, 1), sinkstest.Point("a.c", 10, t0, 2)})
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

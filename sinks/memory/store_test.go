@@ -15,6 +15,7 @@ import (
 
 	"ringrelay/config"
 	"ringrelay/sinks"
+	"ringrelay/sinks/sinkstest"
 )
 
 // t0 is a bin boundary of every resolution the tests use.
@@ -50,40 +51,6 @@ func openStore(t testing.TB, c Config, clk *clock, times ...string) *Store {
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
-}
-
-func pt(path string, res, start int64, v float64) sinks.Point {
-	return sinks.Point{Path: path, Resolution: res, Start: start, Count: 1, Sum: v, Min: v, Max: v, Last: v}
-}
-
-func fetch(t *testing.T, s *Store, path string, res, from, until int64) []sinks.Point {
-	t.Helper()
-	got, err := s.Fetch(context.Background(), path, res, from, until)
-	if err != nil {
-		t.Fatalf("Fetch(%q, %d, %d, %d): %v", path, res, from, until, err)
-	}
-	return got
-}
-
-func starts(pts []sinks.Point) []int64 {
-	out := make([]int64, len(pts))
-	for i, p := range pts {
-		out[i] = p.Start
-	}
-	return out
-}
-
-func find(t *testing.T, s *Store, pattern string) []sinks.Node {
-	t.Helper()
-	g, err := sinks.CompileGlob(pattern)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Find(context.Background(), g)
-	if err != nil {
-		t.Fatalf("Find(%q): %v", pattern, err)
-	}
-	return got
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -162,11 +129,11 @@ func TestPointsPerSeriesWrap(t *testing.T) {
 	s := openStore(t, DefaultConfig(), clk, "10s:60s")
 	for i := range int64(20) {
 		clk.set(t0 + 10*i)
-		s.Write([]sinks.Point{pt("a.b", 10, t0+10*i, float64(i))})
+		s.Write([]sinks.Point{sinkstest.Point("a.b", 10, t0+10*i, float64(i))})
 	}
-	got := fetch(t, s, "a.b", 10, 0, math.MaxInt64)
-	if want := []int64{t0 + 140, t0 + 150, t0 + 160, t0 + 170, t0 + 180, t0 + 190}; !slices.Equal(starts(got), want) {
-		t.Errorf("starts %v, want the newest 6: %v", starts(got), want)
+	got := sinkstest.Fetch(t, s, "a.b", 10, 0, math.MaxInt64)
+	if want := []int64{t0 + 140, t0 + 150, t0 + 160, t0 + 170, t0 + 180, t0 + 190}; !slices.Equal(sinkstest.Starts(got), want) {
+		t.Errorf("starts %v, want the newest 6: %v", sinkstest.Starts(got), want)
 	}
 	s.mu.RLock()
 	buf := len(s.byPath["a.b"].rings[0].buf)
@@ -180,16 +147,16 @@ func TestMaxSeriesCountsDrops(t *testing.T) {
 	clk := newClock(t0)
 	s := openStore(t, Config{MaxSeries: 3, MaxPoints: 1 << 30}, clk, "10s:1h")
 	for i := range 5 {
-		s.Write([]sinks.Point{pt(fmt.Sprintf("s.%d", i), 10, t0, 1)})
+		s.Write([]sinks.Point{sinkstest.Point(fmt.Sprintf("s.%d", i), 10, t0, 1)})
 	}
-	s.Write([]sinks.Point{pt("s.0", 10, t0+10, 2)}) // a known series still writes
+	s.Write([]sinks.Point{sinkstest.Point("s.0", 10, t0+10, 2)}) // a known series still writes
 	if st := s.Stats(); st.Written != 4 || st.Dropped != 2 {
 		t.Errorf("stats %+v, want 4 written, 2 dropped", st)
 	}
 	if n := s.Series(); n != 3 {
 		t.Errorf("%d series, want 3", n)
 	}
-	if got := fetch(t, s, "s.4", 10, 0, math.MaxInt64); len(got) != 0 {
+	if got := sinkstest.Fetch(t, s, "s.4", 10, 0, math.MaxInt64); len(got) != 0 {
 		t.Errorf("the dropped series s.4 has points %v", got)
 	}
 }
@@ -197,10 +164,10 @@ func TestMaxSeriesCountsDrops(t *testing.T) {
 func TestReEmittedBinOverwrites(t *testing.T) {
 	clk := newClock(t0 + 30)
 	s := openStore(t, DefaultConfig(), clk, "10s:1h")
-	s.Write([]sinks.Point{pt("x", 10, t0, 1), pt("x", 10, t0+10, 5)})
+	s.Write([]sinks.Point{sinkstest.Point("x", 10, t0, 1), sinkstest.Point("x", 10, t0+10, 5)})
 	late := sinks.Point{Path: "x", Resolution: 10, Start: t0, Count: 3, Sum: 6, Min: 1, Max: 3, Last: 2}
 	s.Write([]sinks.Point{late})
-	got := fetch(t, s, "x", 10, t0, t0+20)
+	got := sinkstest.Fetch(t, s, "x", 10, t0, t0+20)
 	if len(got) != 2 || got[0] != late || got[1].Sum != 5 {
 		t.Errorf("after re-emitting %d: %+v, want %+v then the bin at %d", t0, got, late, t0+10)
 	}
@@ -213,11 +180,11 @@ func TestWriteDropsWhatCannotBeStored(t *testing.T) {
 	clk := newClock(t0 + 3600)
 	s := openStore(t, DefaultConfig(), clk, "10s:1h")
 	for _, p := range []sinks.Point{
-		pt("", 10, t0+3600, 1),       // no path
-		pt("a", 10, t0+3605, 1),      // start not on a bin
-		pt("a", 60, t0+3600, 1),      // resolution not kept
-		pt("a", 10, t0-10, 1),        // past its retention
-		{Path: "a", Resolution: -10}, // negative resolution
+		sinkstest.Point("", 10, t0+3600, 1),  // no path
+		sinkstest.Point("a", 10, t0+3605, 1), // start not on a bin
+		sinkstest.Point("a", 60, t0+3600, 1), // resolution not kept
+		sinkstest.Point("a", 10, t0-10, 1),   // past its retention
+		{Path: "a", Resolution: -10},         // negative resolution
 	} {
 		before := s.Stats().Dropped
 		s.Write([]sinks.Point{p})
@@ -235,9 +202,9 @@ func TestFetchWindow(t *testing.T) {
 	s := openStore(t, DefaultConfig(), clk, "10s:1h", "1m:1d")
 	var in []sinks.Point
 	for i := int64(9); i >= 0; i-- { // newest first: order of writing must not matter
-		in = append(in, pt("m", 10, t0+10*i, float64(i)))
+		in = append(in, sinkstest.Point("m", 10, t0+10*i, float64(i)))
 	}
-	in = append(in, pt("m", 60, t0, 42))
+	in = append(in, sinkstest.Point("m", 60, t0, 42))
 	s.Write(in)
 	for _, tc := range []struct {
 		from, until int64
@@ -249,14 +216,14 @@ func TestFetchWindow(t *testing.T) {
 		{t0 + 30, t0 + 30, nil},
 		{t0 + 40, t0, nil},
 	} {
-		if got := starts(fetch(t, s, "m", 10, tc.from, tc.until)); !slices.Equal(got, tc.want) {
+		if got := sinkstest.Starts(sinkstest.Fetch(t, s, "m", 10, tc.from, tc.until)); !slices.Equal(got, tc.want) {
 			t.Errorf("Fetch(m, 10, %d, %d): starts %v, want %v", tc.from-t0, tc.until-t0, got, tc.want)
 		}
 	}
-	if got := fetch(t, s, "m", 60, 0, math.MaxInt64); len(got) != 1 || got[0].Sum != 42 || got[0].Path != "m" {
+	if got := sinkstest.Fetch(t, s, "m", 60, 0, math.MaxInt64); len(got) != 1 || got[0].Sum != 42 || got[0].Path != "m" {
 		t.Errorf("Fetch at 60s: %+v, want the one bin of 42", got)
 	}
-	if got := fetch(t, s, "nope", 10, 0, math.MaxInt64); len(got) != 0 {
+	if got := sinkstest.Fetch(t, s, "nope", 10, 0, math.MaxInt64); len(got) != 0 {
 		t.Errorf("Fetch of an unknown path: %+v, want none", got)
 	}
 	if _, err := s.Fetch(context.Background(), "m", 30, 0, math.MaxInt64); err == nil || !strings.Contains(err.Error(), "30s") {
@@ -269,7 +236,7 @@ func TestFindLeafAndBranch(t *testing.T) {
 	s := openStore(t, DefaultConfig(), clk, "10s:1h")
 	paths := []string{"a.b", "a.b.c", "a.d", "a.bb.c", "x.y.z", "x.yy", "w"}
 	for _, p := range paths {
-		s.Write([]sinks.Point{pt(p, 10, t0, 1)})
+		s.Write([]sinks.Point{sinkstest.Point(p, 10, t0, 1)})
 	}
 	n := func(path string, leaf, branch bool) sinks.Node {
 		return sinks.Node{Path: path, Leaf: leaf, Branch: branch}
@@ -289,7 +256,7 @@ func TestFindLeafAndBranch(t *testing.T) {
 		{"a.b.c.d", nil},
 		{"nope.*", nil},
 	} {
-		got := find(t, s, tc.pattern)
+		got := sinkstest.Find(t, s, tc.pattern)
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("Find(%q) = %+v, want %+v", tc.pattern, got, tc.want)
 		}
@@ -303,30 +270,30 @@ func TestFindLeafAndBranch(t *testing.T) {
 func TestRetentionExpiry(t *testing.T) {
 	clk := newClock(t0)
 	s := openStore(t, Config{MaxSeries: 1, MaxPoints: 1 << 30}, clk, "10s:60s")
-	s.Write([]sinks.Point{pt("old.one", 10, t0, 1), pt("old.one", 10, t0+30, 2)})
+	s.Write([]sinks.Point{sinkstest.Point("old.one", 10, t0, 1), sinkstest.Point("old.one", 10, t0+30, 2)})
 	clk.set(t0 + 60) // t0's bin ended 50 s ago: kept; [t0+30, t0+40) too
-	if got := starts(fetch(t, s, "old.one", 10, 0, math.MaxInt64)); !slices.Equal(got, []int64{t0, t0 + 30}) {
+	if got := sinkstest.Starts(sinkstest.Fetch(t, s, "old.one", 10, 0, math.MaxInt64)); !slices.Equal(got, []int64{t0, t0 + 30}) {
 		t.Fatalf("at +60s: starts %v, want both bins", got)
 	}
 	clk.set(t0 + 70) // t0's bin ended 60 s ago: gone
-	if got := starts(fetch(t, s, "old.one", 10, 0, math.MaxInt64)); !slices.Equal(got, []int64{t0 + 30}) {
+	if got := sinkstest.Starts(sinkstest.Fetch(t, s, "old.one", 10, 0, math.MaxInt64)); !slices.Equal(got, []int64{t0 + 30}) {
 		t.Fatalf("at +70s: starts %v, want only %d", got, t0+30)
 	}
-	s.Write([]sinks.Point{pt("old.one", 10, t0, 9)}) // re-emitting an expired bin
+	s.Write([]sinks.Point{sinkstest.Point("old.one", 10, t0, 9)}) // re-emitting an expired bin
 	if st := s.Stats(); st.Dropped != 1 {
 		t.Errorf("writing an expired bin: stats %+v, want it dropped", st)
 	}
 	clk.set(t0 + 100)
-	if got := fetch(t, s, "old.one", 10, 0, math.MaxInt64); len(got) != 0 {
+	if got := sinkstest.Fetch(t, s, "old.one", 10, 0, math.MaxInt64); len(got) != 0 {
 		t.Fatalf("at +100s: %+v, want nothing", got)
 	}
-	s.Write([]sinks.Point{pt("new.one", 10, t0+100, 1)}) // max_series 1: no room yet
+	s.Write([]sinks.Point{sinkstest.Point("new.one", 10, t0+100, 1)}) // max_series 1: no room yet
 	s.sweep()
-	if n, nodes := s.Series(), find(t, s, "*"); n != 0 || len(nodes) != 0 {
+	if n, nodes := s.Series(), sinkstest.Find(t, s, "*"); n != 0 || len(nodes) != 0 {
 		t.Fatalf("after the sweep: %d series, Find(*) = %+v; want none", n, nodes)
 	}
-	s.Write([]sinks.Point{pt("new.one", 10, t0+100, 1)}) // room again
-	if got := find(t, s, "*.*"); len(got) != 1 || got[0].Path != "new.one" {
+	s.Write([]sinks.Point{sinkstest.Point("new.one", 10, t0+100, 1)}) // room again
+	if got := sinkstest.Find(t, s, "*.*"); len(got) != 1 || got[0].Path != "new.one" {
 		t.Errorf("after the sweep a new series was not taken: Find = %+v", got)
 	}
 }
@@ -337,7 +304,7 @@ func TestWriteAfterCloseIsDropped(t *testing.T) {
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s.Write([]sinks.Point{pt("a", 10, t0, 1)})
+	s.Write([]sinks.Point{sinkstest.Point("a", 10, t0, 1)})
 	if st := s.Stats(); st.Dropped != 1 || st.Written != 0 {
 		t.Errorf("stats %+v, want the write after Close dropped", st)
 	}
@@ -352,7 +319,7 @@ func TestWriteAllocatesNothingForKnownSeries(t *testing.T) {
 	batch := make([]sinks.Point, 0, 200)
 	for i := range 100 {
 		p := fmt.Sprintf("host%d.cpu", i)
-		batch = append(batch, pt(p, 10, t0, 1), pt(p, 60, t0, 1))
+		batch = append(batch, sinkstest.Point(p, 10, t0, 1), sinkstest.Point(p, 60, t0, 1))
 	}
 	start := int64(t0)
 	next := func() {
@@ -384,7 +351,7 @@ func TestConcurrentWriteFetchFind(t *testing.T) {
 			for r := range int64(rounds) {
 				var batch []sinks.Point
 				for i := range 50 {
-					batch = append(batch, pt(fmt.Sprintf("w%d.m%d", w, i), 10, t0+10*(r%360), float64(r)))
+					batch = append(batch, sinkstest.Point(fmt.Sprintf("w%d.m%d", w, i), 10, t0+10*(r%360), float64(r)))
 				}
 				s.Write(batch)
 			}
@@ -395,7 +362,7 @@ func TestConcurrentWriteFetchFind(t *testing.T) {
 		for range rounds {
 			got, err := s.Fetch(context.Background(), "w0.m1", 10, t0, t0+3600)
 			if err == nil && !slices.IsSortedFunc(got, func(a, b sinks.Point) int { return int(a.Start - b.Start) }) {
-				err = fmt.Errorf("Fetch returned starts out of order: %v", starts(got))
+				err = fmt.Errorf("Fetch returned starts out of order: %v", sinkstest.Starts(got))
 			}
 			if err != nil {
 				errs <- err
@@ -422,7 +389,7 @@ func TestConcurrentWriteFetchFind(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := len(find(t, s, "w*.*")); n != writers*50 {
+	if n := len(sinkstest.Find(t, s, "w*.*")); n != writers*50 {
 		t.Errorf("Find(w*.*) found %d series, want %d", n, writers*50)
 	}
 	if st := s.Stats(); st.Written != writers*rounds*50 || st.Dropped != 0 {
@@ -438,19 +405,19 @@ func TestMaxPointsBoundsTheStore(t *testing.T) {
 	s := openStore(t, Config{MaxSeries: 100, MaxPoints: 5}, clk, "10s:1h")
 	var pts []sinks.Point
 	for i := range int64(4) {
-		pts = append(pts, pt(fmt.Sprintf("a%d", i), 10, t0, 1), pt(fmt.Sprintf("a%d", i), 10, t0+10, 1))
+		pts = append(pts, sinkstest.Point(fmt.Sprintf("a%d", i), 10, t0, 1), sinkstest.Point(fmt.Sprintf("a%d", i), 10, t0+10, 1))
 	}
 	s.Write(pts) // 8 bins offered, 5 fit
 	if st := s.Stats(); st.Written != 5 || st.Dropped != 3 {
 		t.Fatalf("stats %+v, want 5 written and 3 dropped at max_points 5", st)
 	}
-	s.Write([]sinks.Point{pt("a0", 10, t0, 9)}) // an overwrite needs no room
-	if got := fetch(t, s, "a0", 10, t0, t0+10); len(got) != 1 || got[0].Sum != 9 {
+	s.Write([]sinks.Point{sinkstest.Point("a0", 10, t0, 9)}) // an overwrite needs no room
+	if got := sinkstest.Fetch(t, s, "a0", 10, t0, t0+10); len(got) != 1 || got[0].Sum != 9 {
 		t.Fatalf("the held bin was not overwritten at the bound: %+v", got)
 	}
 	clk.set(t0 + 3600 + 15) // t0's bins leave the retention
 	s.sweep()               // (every minute in a running store)
-	s.Write([]sinks.Point{pt("b", 10, t0+3600, 1)})
+	s.Write([]sinks.Point{sinkstest.Point("b", 10, t0+3600, 1)})
 	if st := s.Stats(); st.Dropped != 3 {
 		t.Fatalf("stats %+v: expired bins did not make room", st)
 	}

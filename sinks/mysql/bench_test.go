@@ -7,6 +7,7 @@ import (
 
 	"ringrelay/internal/mariadbtest"
 	"ringrelay/sinks"
+	"ringrelay/sinks/sinkstest"
 )
 
 // BenchmarkWriteBatch measures upserts of known paths, 1,000 points (one
@@ -16,7 +17,7 @@ func BenchmarkWriteBatch(b *testing.B) {
 	const paths = 1000
 	batch := make([]sinks.Point, paths)
 	for i := range batch {
-		batch[i] = pt(fmt.Sprintf("bench.host%d.cpu", i), 10, t0-10, 1)
+		batch[i] = sinkstest.Point(fmt.Sprintf("bench.host%d.cpu", i), 10, t0-10, 1)
 	}
 	ctx := context.Background()
 	if err := s.store.WriteBatch(ctx, batch); err != nil { // caches the ids
@@ -42,7 +43,7 @@ func BenchmarkFind(b *testing.B) {
 	s := openTest(b, mariadbtest.Shared(b), testQueue())
 	var pts []sinks.Point
 	for i := range 100_000 {
-		pts = append(pts, pt(fmt.Sprintf("bench.h%d.cpu.c%d", i%1000, i/1000), 60, t0-60, 1))
+		pts = append(pts, sinkstest.Point(fmt.Sprintf("bench.h%d.cpu.c%d", i%1000, i/1000), 60, t0-60, 1))
 	}
 	for i := 0; i < len(pts); i += 1000 {
 		if err := s.store.WriteBatch(context.Background(), pts[i:i+1000]); err != nil {

@@ -16,6 +16,7 @@ import (
 	"ringrelay/config"
 	"ringrelay/internal/mariadbtest"
 	"ringrelay/sinks"
+	"ringrelay/sinks/sinkstest"
 )
 
 // t0 is the tests' "now": a multiple of every resolution.
@@ -67,27 +68,6 @@ func waitWritten(t testing.TB, s *Sink, n uint64) {
 	waitFor(t, fmt.Sprintf("%d points are written", n), func() bool { return s.Stats().Written >= n })
 }
 
-func pt(path string, res, start int64, v float64) sinks.Point {
-	return sinks.Point{Path: path, Resolution: res, Start: start, Count: 1, Sum: v, Min: v, Max: v, Last: v}
-}
-
-func fetch(t *testing.T, s *Sink, path string, res, from, until int64) []sinks.Point {
-	t.Helper()
-	got, err := s.Fetch(context.Background(), path, res, from, until)
-	if err != nil {
-		t.Fatalf("Fetch(%q, %d, %d, %d): %v", path, res, from, until, err)
-	}
-	return got
-}
-
-func starts(pts []sinks.Point) []int64 {
-	out := make([]int64, len(pts))
-	for i, p := range pts {
-		out[i] = p.Start
-	}
-	return out
-}
-
 // countRows counts the rows of from ("table [WHERE ...]").
 func countRows(t *testing.T, dsn, from string) int {
 	t.Helper()
@@ -107,16 +87,16 @@ func countRows(t *testing.T, dsn, from string) int {
 func TestOpenTwice(t *testing.T) {
 	dsn := mariadbtest.Shared(t)
 	s1 := openTest(t, dsn, testQueue())
-	s1.Write([]sinks.Point{pt("a.b", 10, t0-10, 1)})
+	s1.Write([]sinks.Point{sinkstest.Point("a.b", 10, t0-10, 1)})
 	waitWritten(t, s1, 1)
 	if err := s1.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	s2 := openTest(t, dsn, testQueue())
-	if got := fetch(t, s2, "a.b", 10, 0, t0); len(got) != 1 || got[0].Sum != 1 {
+	if got := sinkstest.Fetch(t, s2, "a.b", 10, 0, t0); len(got) != 1 || got[0].Sum != 1 {
 		t.Fatalf("after a second Open, Fetch = %+v; want the point written before", got)
 	}
-	s2.Write([]sinks.Point{pt("a.b", 10, t0-20, 2), pt("a.c", 10, t0-10, 3)})
+	s2.Write([]sinks.Point{sinkstest.Point("a.b", 10, t0-20, 2), sinkstest.Point("a.c", 10, t0-10, 3)})
 	waitWritten(t, s2, 2)
 	if n := countRows(t, dsn, "ringrelay_paths"); n != 3 {
 		t.Fatalf("%d rows in ringrelay_paths, want 3 (a, a.b once, a.c)", n)
@@ -130,18 +110,18 @@ func TestOpenTwice(t *testing.T) {
 // batch and within one batch (the later point wins).
 func TestUpsertOverwrites(t *testing.T) {
 	s := openTest(t, mariadbtest.Shared(t), testQueue())
-	s.Write([]sinks.Point{pt("x.y", 10, t0-10, 1), pt("x.y", 10, t0-20, 5)})
+	s.Write([]sinks.Point{sinkstest.Point("x.y", 10, t0-10, 1), sinkstest.Point("x.y", 10, t0-20, 5)})
 	waitWritten(t, s, 2)
 	late := sinks.Point{Path: "x.y", Resolution: 10, Start: t0 - 10, Count: 3, Sum: 6, Min: 1, Max: 3, Last: 2}
 	s.Write([]sinks.Point{late})
 	waitWritten(t, s, 3)
-	got := fetch(t, s, "x.y", 10, t0-20, t0)
+	got := sinkstest.Fetch(t, s, "x.y", 10, t0-20, t0)
 	if len(got) != 2 || got[1] != late {
 		t.Fatalf("after the re-emitted bin, Fetch = %+v; want its second point %+v", got, late)
 	}
-	s.Write([]sinks.Point{pt("x.y", 10, t0-20, 7), pt("x.y", 10, t0-20, 8)})
+	s.Write([]sinks.Point{sinkstest.Point("x.y", 10, t0-20, 7), sinkstest.Point("x.y", 10, t0-20, 8)})
 	waitWritten(t, s, 5)
-	if got := fetch(t, s, "x.y", 10, t0-20, t0-10); len(got) != 1 || got[0].Last != 8 {
+	if got := sinkstest.Fetch(t, s, "x.y", 10, t0-20, t0-10); len(got) != 1 || got[0].Last != 8 {
 		t.Fatalf("two points of one bin in a batch: Fetch = %+v; want the later (8)", got)
 	}
 }
@@ -157,13 +137,13 @@ func TestFind(t *testing.T) {
 	var pts []sinks.Point
 	for _, p := range findPaths {
 		if p != "a.b.c" {
-			pts = append(pts, pt(p, 60, t0-60, 1))
+			pts = append(pts, sinkstest.Point(p, 60, t0-60, 1))
 		}
 	}
 	s.Write(pts)
 	waitWritten(t, s, uint64(len(pts)))
 	// A branch ("a.b.c", above "a.b.c.d") becomes a series too.
-	s.Write([]sinks.Point{pt("a.b.c", 60, t0-60, 1)})
+	s.Write([]sinks.Point{sinkstest.Point("a.b.c", 60, t0-60, 1)})
 	waitWritten(t, s, uint64(len(pts))+1)
 
 	for _, tc := range []struct {
@@ -223,9 +203,9 @@ func TestFetchBounds(t *testing.T) {
 	s := openTest(t, mariadbtest.Shared(t), testQueue())
 	var pts []sinks.Point
 	for i := int64(5); i >= 1; i-- { // written newest first
-		pts = append(pts, pt("m", 10, t0-10*i, float64(i)))
+		pts = append(pts, sinkstest.Point("m", 10, t0-10*i, float64(i)))
 	}
-	pts = append(pts, pt("m", 60, t0-60, 9), pt("n", 10, t0-30, 9))
+	pts = append(pts, sinkstest.Point("m", 60, t0-60, 9), sinkstest.Point("n", 10, t0-30, 9))
 	s.Write(pts)
 	waitWritten(t, s, uint64(len(pts)))
 	for _, tc := range []struct {
@@ -238,12 +218,12 @@ func TestFetchBounds(t *testing.T) {
 		{10, t0 - 10, t0 - 10, []int64{}},
 		{60, 0, t0, []int64{t0 - 60}},
 	} {
-		got := starts(fetch(t, s, "m", tc.res, tc.from, tc.until))
+		got := sinkstest.Starts(sinkstest.Fetch(t, s, "m", tc.res, tc.from, tc.until))
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("Fetch(m, %d, %d, %d) starts = %v, want %v", tc.res, tc.from-t0, tc.until-t0, offsets(got), offsets(tc.want))
 		}
 	}
-	if got := fetch(t, s, "no.such.path", 10, 0, t0); len(got) != 0 {
+	if got := sinkstest.Fetch(t, s, "no.such.path", 10, 0, t0); len(got) != 0 {
 		t.Errorf("Fetch of an unknown path = %+v, want none", got)
 	}
 	if _, err := s.Fetch(context.Background(), "m", 7, 0, t0); err == nil || !strings.Contains(err.Error(), "resolution 7s") {
@@ -265,25 +245,25 @@ func offsets(ss []int64) []int64 {
 func TestWriteDropsWhatCannotBeStored(t *testing.T) {
 	s := openTest(t, mariadbtest.Shared(t), testQueue())
 	bad := []sinks.Point{
-		pt("res.unknown", 30, t0-30, 1),
-		pt("too.old", 10, t0-3600-10, 1),
-		pt(strings.Repeat("x", maxPathLen+1), 10, t0-10, 1),
-		pt("bad.\xff", 10, t0-10, 1),
-		pt("nan", 10, t0-10, math.NaN()),
-		pt("inf", 60, t0-60, math.Inf(1)),
-		pt("unaligned", 10, t0-5, 1),
-		pt("", 10, t0-10, 1),
+		sinkstest.Point("res.unknown", 30, t0-30, 1),
+		sinkstest.Point("too.old", 10, t0-3600-10, 1),
+		sinkstest.Point(strings.Repeat("x", maxPathLen+1), 10, t0-10, 1),
+		sinkstest.Point("bad.\xff", 10, t0-10, 1),
+		sinkstest.Point("nan", 10, t0-10, math.NaN()),
+		sinkstest.Point("inf", 60, t0-60, math.Inf(1)),
+		sinkstest.Point("unaligned", 10, t0-5, 1),
+		sinkstest.Point("", 10, t0-10, 1),
 	}
 	// The longest path, of 4-byte characters, fits the primary key.
 	longest := strings.Repeat("\U0001F600", maxPathLen)
-	s.Write(append([]sinks.Point{pt("good", 10, t0-10, 1), pt(longest, 10, t0-10, 1)}, bad...))
+	s.Write(append([]sinks.Point{sinkstest.Point("good", 10, t0-10, 1), sinkstest.Point(longest, 10, t0-10, 1)}, bad...))
 	waitWritten(t, s, 2)
 	st := s.Stats()
 	if st.Dropped != uint64(len(bad)) || st.Written != 2 || st.Errors != 0 {
 		t.Fatalf("stats %+v, want %d dropped, 2 written, no errors", st, len(bad))
 	}
 	for _, p := range []string{"good", longest} {
-		if got := fetch(t, s, p, 10, 0, t0); len(got) != 1 {
+		if got := sinkstest.Fetch(t, s, p, 10, 0, t0); len(got) != 1 {
 			t.Fatalf("Fetch(%.20q...) = %+v, want its point", p, got)
 		}
 	}
@@ -295,11 +275,11 @@ func TestRetention(t *testing.T) {
 	dsn := mariadbtest.Shared(t)
 	s := openTest(t, dsn, testQueue())
 	pts := []sinks.Point{
-		pt("r", 10, t0-3600, 1), // oldest kept at t0 (1h)
-		pt("r", 10, t0-1800, 2),
-		pt("r", 10, t0-10, 3),
-		pt("r", 60, t0-86400, 4), // oldest kept at t0 (24h)
-		pt("r", 60, t0-60, 5),
+		sinkstest.Point("r", 10, t0-3600, 1), // oldest kept at t0 (1h)
+		sinkstest.Point("r", 10, t0-1800, 2),
+		sinkstest.Point("r", 10, t0-10, 3),
+		sinkstest.Point("r", 60, t0-86400, 4), // oldest kept at t0 (24h)
+		sinkstest.Point("r", 60, t0-60, 5),
 	}
 	s.Write(pts)
 	waitWritten(t, s, uint64(len(pts)))
@@ -313,10 +293,10 @@ func TestRetention(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("deleteExpired 30 minutes later = %d, %v; want 2 rows deleted", n, err)
 	}
-	if got := starts(fetch(t, s, "r", 10, 0, t0+3600)); !slices.Equal(got, []int64{t0 - 1800, t0 - 10}) {
+	if got := sinkstest.Starts(sinkstest.Fetch(t, s, "r", 10, 0, t0+3600)); !slices.Equal(got, []int64{t0 - 1800, t0 - 10}) {
 		t.Errorf("10s points left: %v, want [-1800 -10]", offsets(got))
 	}
-	if got := starts(fetch(t, s, "r", 60, 0, t0+3600)); !slices.Equal(got, []int64{t0 - 60}) {
+	if got := sinkstest.Starts(sinkstest.Fetch(t, s, "r", 60, 0, t0+3600)); !slices.Equal(got, []int64{t0 - 60}) {
 		t.Errorf("60s points left: %v, want [-60]", offsets(got))
 	}
 	if n := countRows(t, dsn, "ringrelay_points"); n != 3 {
@@ -326,7 +306,7 @@ func TestRetention(t *testing.T) {
 	// Rows past their retention that the job has not deleted yet are
 	// not returned.
 	s.store.now = clockAt(t0 + 1805)
-	if got := starts(fetch(t, s, "r", 10, 0, t0+3600)); !slices.Equal(got, []int64{t0 - 10}) {
+	if got := sinkstest.Starts(sinkstest.Fetch(t, s, "r", 10, 0, t0+3600)); !slices.Equal(got, []int64{t0 - 10}) {
 		t.Errorf("Fetch at t0+1805: %v, want [-10]", offsets(got))
 	}
 }
@@ -344,7 +324,7 @@ func TestRetentionJob(t *testing.T) {
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
-	s.Write([]sinks.Point{pt("job.old", 10, t0-3600, 1), pt("job.new", 10, t0-10, 1)})
+	s.Write([]sinks.Point{sinkstest.Point("job.old", 10, t0-3600, 1), sinkstest.Point("job.new", 10, t0-10, 1)})
 	waitWritten(t, s, 2)
 	now.Store(t0 + 60) // job.old is now past the hour
 	waitFor(t, "the retention job deletes job.old", func() bool { return countRows(t, dsn, "ringrelay_points") == 1 })
@@ -361,7 +341,7 @@ func TestCloseDrains(t *testing.T) {
 	for i := range bins {
 		batch := make([]sinks.Point, 0, paths)
 		for p := range paths {
-			batch = append(batch, pt(fmt.Sprintf("drain.p%d", p), 10, t0-10*int64(i+1), float64(i)))
+			batch = append(batch, sinkstest.Point(fmt.Sprintf("drain.p%d", p), 10, t0-10*int64(i+1), float64(i)))
 		}
 		s.Write(batch)
 	}
@@ -379,7 +359,7 @@ func TestCloseDrains(t *testing.T) {
 	if err := s.Close(ctx); err != nil {
 		t.Fatalf("second Close = %v, want nil", err)
 	}
-	s.Write([]sinks.Point{pt("after.close", 10, t0-10, 1)})
+	s.Write([]sinks.Point{sinkstest.Point("after.close", 10, t0-10, 1)})
 	if st := s.Stats(); st.Dropped != 1 {
 		t.Fatalf("Write after Close: stats %+v, want it counted as dropped", st)
 	}
@@ -431,13 +411,13 @@ func TestDatabaseGoesAway(t *testing.T) {
 			t.Fatalf("Write took %s with the database down; it must not wait for it", d)
 		}
 	}
-	writeFast([]sinks.Point{pt("down.at.open", 10, t0-10, 1)})
+	writeFast([]sinks.Point{sinkstest.Point("down.at.open", 10, t0-10, 1)})
 	waitFor(t, "the batch is dropped after its retries", func() bool { st := s.Stats(); return st.Dropped == 1 && st.Errors == 2 })
 
 	srv.Restart(t)
-	writeFast([]sinks.Point{pt("back", 10, t0-10, 1)})
+	writeFast([]sinks.Point{sinkstest.Point("back", 10, t0-10, 1)})
 	waitWritten(t, s, 1)
-	if got := fetch(t, s, "back", 10, 0, t0); len(got) != 1 {
+	if got := sinkstest.Fetch(t, s, "back", 10, 0, t0); len(got) != 1 {
 		t.Fatalf("after the restart, Fetch(back) = %+v, want its point", got)
 	}
 
@@ -445,7 +425,7 @@ func TestDatabaseGoesAway(t *testing.T) {
 	before := s.Stats()
 	burst := make([]sinks.Point, 0, 5000)
 	for i := range 5000 {
-		burst = append(burst, pt(fmt.Sprintf("burst.%d", i), 10, t0-10, 1))
+		burst = append(burst, sinkstest.Point(fmt.Sprintf("burst.%d", i), 10, t0-10, 1))
 	}
 	writeFast(burst) // beyond the queue: the oldest are shed at once
 	waitFor(t, "the burst is dropped", func() bool {
@@ -460,9 +440,9 @@ func TestDatabaseGoesAway(t *testing.T) {
 	}
 
 	srv.Restart(t)
-	writeFast([]sinks.Point{pt("back.again", 10, t0-10, 2)})
+	writeFast([]sinks.Point{sinkstest.Point("back.again", 10, t0-10, 2)})
 	waitWritten(t, s, before.Written+1)
-	if got := fetch(t, s, "back.again", 10, 0, t0); len(got) != 1 || got[0].Sum != 2 {
+	if got := sinkstest.Fetch(t, s, "back.again", 10, 0, t0); len(got) != 1 || got[0].Sum != 2 {
 		t.Fatalf("after the second restart, Fetch(back.again) = %+v, want its point", got)
 	}
 }

@@ -1,0 +1,48 @@
+// Package sinkstest has the helpers the sink kinds' tests share: a point
+// of one sample, and reads that fail the test on error.
+package sinkstest
+
+import (
+	"context"
+	"testing"
+
+	"ringrelay/sinks"
+)
+
+// Point is a bin of path at resolution res and start holding one sample v.
+func Point(path string, res, start int64, v float64) sinks.Point {
+	return sinks.Point{Path: path, Resolution: res, Start: start, Count: 1, Sum: v, Min: v, Max: v, Last: v}
+}
+
+// Fetch reads path's points at res in [from, until) from r.
+func Fetch(t testing.TB, r sinks.Reader, path string, res, from, until int64) []sinks.Point {
+	t.Helper()
+	got, err := r.Fetch(context.Background(), path, res, from, until)
+	if err != nil {
+		t.Fatalf("Fetch(%q, %d, %d, %d): %v", path, res, from, until, err)
+	}
+	return got
+}
+
+// Find returns the nodes of r matching pattern.
+func Find(t testing.TB, r sinks.Reader, pattern string) []sinks.Node {
+	t.Helper()
+	g, err := sinks.CompileGlob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Find(context.Background(), g)
+	if err != nil {
+		t.Fatalf("Find(%q): %v", pattern, err)
+	}
+	return got
+}
+
+// Starts are the points' start times, in order.
+func Starts(pts []sinks.Point) []int64 {
+	out := make([]int64, len(pts))
+	for i, p := range pts {
+		out[i] = p.Start
+	}
+	return out
+}
