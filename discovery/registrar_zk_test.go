@@ -41,7 +41,7 @@ func testRegistrarCorners(t *testing.T, zks *zktest.Server, admin *zk.Conn) {
 			// Drive reconcile directly: the registrar's session made two
 			// creates whose replies were lost, plus a member with other data.
 			// A client with a settled session, never replaced (no failed handshakes).
-			r.zk = &zkClient{conn: testConn(t, zks.Addr(), 4*time.Second), hasSession: true}
+			r.zk = &zkClient{conn: zktest.Client(t, zks.Addr(), 4*time.Second), hasSession: true}
 			r.conn = r.zk.Conn()
 			sid := r.conn.SessionID()
 			a := addMember(t, r.conn, ss, string(r.data))

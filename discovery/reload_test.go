@@ -71,7 +71,7 @@ func (w *watched) waitSyncs(t *testing.T, n int) {
 // again on another serverset with a new Membership.
 func TestUnwatchThenWatchAgain(t *testing.T) {
 	zks := zktest.Start(t)
-	admin := testConn(t, zks.Addr(), 10*time.Second)
+	admin := zktest.Client(t, zks.Addr(), 10*time.Second)
 	const ssA, ssB = "/reload/a", "/reload/b"
 	addMember(t, admin, ssA, memberJSON("10.2.0.1", 1, ""))
 	addMember(t, admin, ssB, memberJSON("10.2.0.2", 2, ""))
@@ -130,7 +130,7 @@ func TestUnwatchThenWatchAgain(t *testing.T) {
 // and its name can be watched again.
 func TestUnwatchBeforeStart(t *testing.T) {
 	zks := zktest.Start(t)
-	admin := testConn(t, zks.Addr(), 10*time.Second)
+	admin := zktest.Client(t, zks.Addr(), 10*time.Second)
 	addMember(t, admin, "/reload/c", memberJSON("10.2.0.5", 5, ""))
 	d, err := New(Options{ZooKeeper: zkConfig(zks.Addr())})
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/zap"
 
 	"ringrelay/internal/testnet"
 	"ringrelay/internal/zktest"
@@ -27,24 +26,6 @@ import (
 // waitLimit bounds every wait for something to happen: generous, as the
 // tests run under -race on loaded machines.
 const waitLimit = 30 * time.Second
-
-// testConn is a plain client for arranging and inspecting ZooKeeper state.
-func testConn(t *testing.T, addr string, timeout time.Duration) *zk.Conn {
-	t.Helper()
-	conn, _, err := zk.Connect([]string{addr}, timeout, zk.WithLogInfo(false), zk.WithLogger(zkLogger{nopSugar()}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
-	deadline := time.Now().Add(waitLimit)
-	for conn.State() != zk.StateHasSession {
-		if time.Now().After(deadline) {
-			t.Fatalf("no session with %s within %v", addr, waitLimit)
-		}
-		time.Sleep(5 * time.Millisecond) // polling: no event to wait on without consuming the client's channel
-	}
-	return conn
-}
 
 // addMember creates a member the way a registrar would, returning its path.
 func addMember(t *testing.T, conn *zk.Conn, p string, data string) string {
@@ -271,7 +252,7 @@ func registrarConfig(addr, serverset string, port int, check Checker) RegistrarC
 // TestZooKeeper runs the scenarios that can share one server.
 func TestZooKeeper(t *testing.T) {
 	zks := zktest.Start(t)
-	admin := testConn(t, zks.Addr(), 4*time.Second)
+	admin := zktest.Client(t, zks.Addr(), 4*time.Second)
 
 	testRegistrarCorners(t, zks, admin)
 
@@ -757,7 +738,7 @@ func TestZooKeeperStopped(t *testing.T) {
 	st := rr.waitNode(t, "registered", func(s RegistrarStatus) bool { return s.Node != "" })
 
 	// A backend that will die during the outage, with a short session.
-	doomed := testConn(t, zks.Addr(), 2*time.Second)
+	doomed := zktest.Client(t, zks.Addr(), 2*time.Second)
 	addMember(t, doomed, ss, memberJSON("127.0.0.1", 1, ""))
 
 	zkc := zkConfig(zks.Addr())
@@ -794,7 +775,7 @@ func TestZooKeeperStopped(t *testing.T) {
 	if after.Node != st.Node || after.SessionID != st.SessionID {
 		t.Errorf("after the outage the registrar has %+v; want the same member and session as %+v", after, st)
 	}
-	admin := testConn(t, zks.Addr(), 4*time.Second)
+	admin := zktest.Client(t, zks.Addr(), 4*time.Second)
 	if nodes := memberNodes(t, admin, ss); len(nodes) != 1 || nodes[path.Base(st.Node)] != st.SessionID {
 		t.Errorf("members after the outage %v; want only %s", nodes, st.Node)
 	}
@@ -832,7 +813,7 @@ func TestZooKeeperDownAtStart(t *testing.T) {
 		t.Errorf("status without ZooKeeper %+v", st)
 	}
 	zks.Restart()
-	admin := testConn(t, zks.Addr(), 4*time.Second)
+	admin := zktest.Client(t, zks.Addr(), 4*time.Second)
 	addMember(t, admin, ss, memberJSON("127.0.0.1", 5001, ""))
 	p.waitMembers(t, "zookeeper:127.0.0.1:5001")
 }
@@ -905,5 +886,3 @@ func clientCreds(conn *zk.Conn) int {
 	defer mu.Unlock()
 	return v.FieldByName("creds").Len()
 }
-
-func nopSugar() *zap.SugaredLogger { return zap.NewNop().Sugar() }

@@ -152,7 +152,7 @@ func TestZooKeeperRestartedEmpty(t *testing.T) {
 	rr := startRegistrar(t, cfg)
 	rr.waitNode(t, "registered", func(s RegistrarStatus) bool { return s.Node != "" })
 
-	admin := testConn(t, zks.Addr(), 4*time.Second)
+	admin := zktest.Client(t, zks.Addr(), 4*time.Second)
 	// Move the zxid well past what the empty server will reach before our
 	// clients are replaced, so that it refuses them.
 	for i := range 50 {
@@ -171,7 +171,7 @@ func TestZooKeeperRestartedEmpty(t *testing.T) {
 	zks.RestartEmpty()
 	restarted := time.Now()
 	// A backend that registers again with a new client of its own.
-	again := testConn(t, zks.Addr(), 4*time.Second)
+	again := zktest.Client(t, zks.Addr(), 4*time.Second)
 	addMember(t, again, ss, memberJSON("127.0.0.1", 3, ""))
 
 	want := fmt.Sprintf("zookeeper:127.0.0.1:3,zookeeper:127.0.0.1:%d", port)

@@ -149,7 +149,7 @@ pool = "dead"
 // whose source is zookeeper.
 func TestStatusPageShowsZooKeeper(t *testing.T) {
 	zks := zktest.Start(t)
-	admin := zkClient(t, zks.Addr(), 4*time.Second)
+	admin := zktest.Client(t, zks.Addr(), 4*time.Second)
 	const ss = "/discovery/test/status"
 	static, member := startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0")
 	r := startRelay(t, zkRelayConfig(zks.Addr(), ss, zkDebounce, static.addr+"=s"))

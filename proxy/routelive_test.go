@@ -80,7 +80,7 @@ func TestRouteOnServerset(t *testing.T) {
 	zks := zktest.Start(t)
 	s0, a, b := startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0")
 	const ss = "/discovery/test/route"
-	conn := zkClient(t, zks.Addr(), 10*time.Second)
+	conn := zktest.Client(t, zks.Addr(), 10*time.Second)
 	register(t, conn, ss, a)
 	register(t, conn, ss, b)
 	r := routeRelay(t, zkRelayConfig(zks.Addr(), ss, zkDebounce, s0.addr))

@@ -185,7 +185,7 @@ func TestVirtualShardsServerset(t *testing.T) {
 	cfg := adminAndListener + fmt.Sprintf("[zookeeper]\nservers = [%q]\nsession_timeout = \"10s\"\n", zks.Addr()) +
 		poolTOML("carbon", hashring.Murmur3Shard, 1) +
 		fmt.Sprintf("serverset = %q\ndebounce = \"50ms\"\ninstance_from = \"shard\"\n", ss)
-	conn := zkClient(t, zks.Addr(), 10*time.Second)
+	conn := zktest.Client(t, zks.Addr(), 10*time.Second)
 	owners := []*sink{a, b, a, b} // shard i -> backend
 	nodes := make([]string, len(owners))
 	for i, s := range owners {

@@ -46,30 +46,6 @@ session_timeout = "10s"
 		fmt.Sprintf("serverset = %q\ndebounce = %q\n", ss, debounce)
 }
 
-// zkNopLogger silences the go-zookeeper client of the test's own sessions.
-type zkNopLogger struct{}
-
-func (zkNopLogger) Printf(string, ...any) {}
-
-// zkClient opens a session the way a registering backend would and returns
-// once it has one; it is closed at the end of the test.
-func zkClient(t *testing.T, addr string, timeout time.Duration) *zk.Conn {
-	t.Helper()
-	conn, _, err := zk.Connect([]string{addr}, timeout, zk.WithLogInfo(false), zk.WithLogger(zkNopLogger{}))
-	if err != nil {
-		t.Fatalf("failed to connect to zookeeper %q: %v", addr, err)
-	}
-	t.Cleanup(conn.Close)
-	deadline := time.Now().Add(zkWait)
-	for conn.State() != zk.StateHasSession {
-		if time.Now().After(deadline) {
-			t.Fatalf("no session with %s within %v", addr, zkWait)
-		}
-		time.Sleep(5 * time.Millisecond) // polling: the event channel belongs to the client
-	}
-	return conn
-}
-
 // register announces s as a Finagle serverset member of ss (an
 // EPHEMERAL_SEQUENTIAL member_ znode owned by conn's session) and returns
 // the znode's path.
@@ -252,7 +228,7 @@ func waitMetrics(t *testing.T, r *Relay, want ...string) {
 // on its own serverset path and relay.
 func TestZooKeeperRelay(t *testing.T) {
 	zks := zktest.Start(t)
-	admin := zkClient(t, zks.Addr(), 4*time.Second)
+	admin := zktest.Client(t, zks.Addr(), 4*time.Second)
 
 	t.Run("registered members replace the static servers", func(t *testing.T) {
 		const ss = zkSS
@@ -389,10 +365,10 @@ func TestZooKeeperOutageKeepsRouting(t *testing.T) {
 	zks := zktest.Start(t, zktest.WithMaxSessionTimeout(30*time.Second))
 	s1, s2, m := startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0")
 	all := []*sink{s1, s2, m}
-	keeper := zkClient(t, zks.Addr(), 15*time.Second)
+	keeper := zktest.Client(t, zks.Addr(), 15*time.Second)
 	register(t, keeper, zkSS, s1)
 	register(t, keeper, zkSS, s2)
-	doomed := zkClient(t, zks.Addr(), time.Second) // a short session: it expires soon after the restart
+	doomed := zktest.Client(t, zks.Addr(), time.Second) // a short session: it expires soon after the restart
 	register(t, doomed, zkSS, m)
 
 	// empty_hold = 0: the last ring must be kept by discovery itself, not
@@ -451,7 +427,7 @@ start_wait = "300ms"`, 1))
 	}
 
 	zks.Restart()
-	conn := zkClient(t, zks.Addr(), 4*time.Second)
+	conn := zktest.Client(t, zks.Addr(), 4*time.Second)
 	register(t, conn, zkSS, s1)
 	register(t, conn, zkSS, s2)
 	waitRing(t, r, "after ZooKeeper came up with two members", addrsOf(s1, s2))
@@ -559,7 +535,7 @@ func derefShard(s *int32) any {
 func TestRestartWithZooKeeperUpRoutesOnServersetFromTheFirstLine(t *testing.T) {
 	zks := zktest.Start(t)
 	static, live := startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0")
-	conn := zkClient(t, zks.Addr(), 10*time.Second)
+	conn := zktest.Client(t, zks.Addr(), 10*time.Second)
 	register(t, conn, zkSS, live)
 	for round := range 2 { // a start, then a restart
 		r := startRelay(t, zkRelayConfig(zks.Addr(), zkSS, zkDebounce, static.addr))
@@ -585,7 +561,7 @@ func TestRestartWithZooKeeperDownRoutesOnLastKnownGood(t *testing.T) {
 	zks := zktest.Start(t)
 	static, s1, s2 := startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0"), startSink(t, "127.0.0.1:0")
 	all := []*sink{static, s1, s2}
-	conn := zkClient(t, zks.Addr(), 10*time.Second)
+	conn := zktest.Client(t, zks.Addr(), 10*time.Second)
 	register(t, conn, zkSS, s1)
 	register(t, conn, zkSS, s2)
 	dir := t.TempDir()

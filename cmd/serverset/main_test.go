@@ -35,23 +35,6 @@ func runCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	return out.String(), errOut.String(), err
 }
 
-func adminConn(t *testing.T, addr string, timeout time.Duration) *zk.Conn {
-	t.Helper()
-	conn, _, err := zk.Connect([]string{addr}, timeout, zk.WithLogInfo(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
-	deadline := time.Now().Add(waitLimit)
-	for conn.State() != zk.StateHasSession {
-		if time.Now().After(deadline) {
-			t.Fatalf("no session with %s within %v", addr, waitLimit)
-		}
-		time.Sleep(5 * time.Millisecond) // polling: the client's state has no change event here
-	}
-	return conn
-}
-
 // create makes a znode and its parents, returning its path.
 func create(t *testing.T, conn *zk.Conn, p, data string, flags int32) string {
 	t.Helper()
@@ -108,7 +91,7 @@ func waitOutput(t *testing.T, buf *testio.SyncBuffer, what string, subs ...strin
 
 func TestServerset(t *testing.T) {
 	zks := zktest.Start(t)
-	admin := adminConn(t, zks.Addr(), 4*time.Second)
+	admin := zktest.Client(t, zks.Addr(), 4*time.Second)
 	zkFlags := func(p string) []string { return []string{"-zk", zks.Addr(), "-path", p} }
 
 	t.Run("list shows members, drain markers, and flags the rest", func(t *testing.T) {
@@ -232,7 +215,7 @@ func TestServerset(t *testing.T) {
 		// A member whose client goes away while ZooKeeper is down: after
 		// the restart its session expires and the watch, reconnected,
 		// prints the leave; a member added after the restart joins.
-		short := adminConn(t, zks.Addr(), time.Second)
+		short := zktest.Client(t, zks.Addr(), time.Second)
 		m2 := create(t, short, ss+"/member_", memberJSON("127.0.0.1", 7102, ""), zk.FlagEphemeralSequential)
 		waitOutput(t, out, "join", "join ", path.Base(m2))
 		zks.Stop()
@@ -308,7 +291,7 @@ func TestServerset(t *testing.T) {
 // registers on the new server.
 func TestWatchAfterZooKeeperLostItsData(t *testing.T) {
 	zks := zktest.Start(t)
-	admin := adminConn(t, zks.Addr(), 4*time.Second)
+	admin := zktest.Client(t, zks.Addr(), 4*time.Second)
 	const ss = "/discovery/test/empty"
 	// Writes enough that the zxid the watch sees is far ahead of the
 	// fresh server's.
@@ -325,7 +308,7 @@ func TestWatchAfterZooKeeperLostItsData(t *testing.T) {
 	admin.Close()
 
 	zks.RestartEmpty()
-	fresh := adminConn(t, zks.Addr(), 4*time.Second)
+	fresh := zktest.Client(t, zks.Addr(), 4*time.Second)
 	create(t, fresh, ss+"/member_", memberJSON("127.0.0.1", 7402, ""), zk.FlagEphemeralSequential)
 	waitOutput(t, errOut, "the client replaced", "replacing it with a new client")
 	waitOutput(t, out, "join on the fresh server", "join ", "127.0.0.1:7402")

@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-zookeeper/zk"
 )
 
 // The jars Debian's zookeeper (libzookeeper-java) and libslf4j-java install.
@@ -439,3 +441,29 @@ func PyRegister(t testing.TB, zkAddr, path string, args ...string) string {
 	}
 	return strings.TrimSpace(first)
 }
+
+// Client connects a plain go-zookeeper client to addr, for arranging and
+// inspecting ZooKeeper state in tests, and waits (up to 30 s) for its
+// session. Its log is silent; it is closed when the test ends.
+func Client(t testing.TB, addr string, sessionTimeout time.Duration) *zk.Conn {
+	t.Helper()
+	conn, _, err := zk.Connect([]string{addr}, sessionTimeout, zk.WithLogInfo(false), zk.WithLogger(silent{}))
+	if err != nil {
+		t.Fatalf("failed to connect to zookeeper %q: %v", addr, err)
+	}
+	t.Cleanup(conn.Close)
+	const wait = 30 * time.Second // generous: tests run under -race on loaded machines
+	deadline := time.Now().Add(wait)
+	for conn.State() != zk.StateHasSession {
+		if time.Now().After(deadline) {
+			t.Fatalf("no session with %s within %v", addr, wait)
+		}
+		time.Sleep(5 * time.Millisecond) // polling: the client's event channel is its own
+	}
+	return conn
+}
+
+// silent is a go-zookeeper logger that drops everything.
+type silent struct{}
+
+func (silent) Printf(string, ...any) {}
