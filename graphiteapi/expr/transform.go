@@ -62,21 +62,18 @@ func integral(c *call) ([]*Series, error) {
 // (counted from maxValue+1, or from minValue) or, without either, a reset
 // that gives null; values above maxValue or below minValue are null.
 func nonNegativeDerivative(c *call) ([]*Series, error) {
-	maxV, hasMax := c.optFloat("maxValue")
-	minV, hasMin := c.optFloat("minValue")
-	return eachSeries(c, func(s *Series) *Series {
-		out := make([]float64, len(s.Values))
-		prev := nan
-		for i, v := range s.Values {
-			out[i], prev = nonNegativeDelta(v, prev, maxV, hasMax, minV, hasMin)
-		}
-		return derive(s, fmt.Sprintf("nonNegativeDerivative(%s)", s.Name), out)
-	}), nil
+	return counterDeltas(c, "nonNegativeDerivative", func(d float64, _ *Series) float64 { return d })
 }
 
 // perSecond is nonNegativeDerivative divided by the step, rounded to six
 // decimals as graphite-web rounds it.
 func perSecond(c *call) ([]*Series, error) {
+	return counterDeltas(c, "perSecond", func(d float64, s *Series) float64 { return round6(d / float64(s.Step)) })
+}
+
+// counterDeltas is every series' nonNegativeDelta (with the call's
+// maxValue and minValue) through per, named fn(series).
+func counterDeltas(c *call, fn string, per func(d float64, s *Series) float64) ([]*Series, error) {
 	maxV, hasMax := c.optFloat("maxValue")
 	minV, hasMin := c.optFloat("minValue")
 	return eachSeries(c, func(s *Series) *Series {
@@ -85,9 +82,9 @@ func perSecond(c *call) ([]*Series, error) {
 		for i, v := range s.Values {
 			var d float64
 			d, prev = nonNegativeDelta(v, prev, maxV, hasMax, minV, hasMin)
-			out[i] = round6(d / float64(s.Step))
+			out[i] = per(d, s)
 		}
-		return derive(s, fmt.Sprintf("perSecond(%s)", s.Name), out)
+		return derive(s, fmt.Sprintf("%s(%s)", fn, s.Name), out)
 	}), nil
 }
 
