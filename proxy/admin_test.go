@@ -78,26 +78,12 @@ func startAdminRelay(t *testing.T, extra string, tweak func(*Config)) *adminTest
 	t.Helper()
 	s := startSink(t, "127.0.0.1:0")
 	text := strings.Replace(adminAndListener, "[admin]\n", "[admin]\n"+extra, 1) + poolTOML("carbon", "carbon_ch", 1, s.addr+"=a")
-	cfg, err := LoadConfig([]byte(text))
-	if err != nil {
-		t.Fatalf("config refused: %v\n%s", err, text)
-	}
+	cfg := mustLoad(t, text)
 	if tweak != nil {
 		tweak(&cfg)
 	}
 	core, logs := observer.New(zap.InfoLevel)
-	r, err := New(Options{Config: cfg, Logger: zap.New(core)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = r.Shutdown(ctx)
-	})
+	r := runRelay(t, Options{Config: cfg, Logger: zap.New(core)})
 	return &adminTest{r: r, cfg: cfg, base: "http://" + r.AdminAddr().String(), logs: logs}
 }
 

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -24,24 +23,8 @@ import (
 // startLoggedRelay is startRelay with the relay's logs observed.
 func startLoggedRelay(t *testing.T, cfgText string) (*Relay, *observer.ObservedLogs) {
 	t.Helper()
-	cfg, err := LoadConfig([]byte(cfgText))
-	if err != nil {
-		t.Fatalf("config refused: %v\n%s", err, cfgText)
-	}
 	core, logs := observer.New(zap.InfoLevel)
-	r, err := New(Options{Config: cfg, Logger: zap.New(core)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = r.Shutdown(ctx)
-	})
-	return r, logs
+	return runRelay(t, Options{Config: mustLoad(t, cfgText), Logger: zap.New(core)}), logs
 }
 
 // waitLog polls until a log entry with message msg whose fields contain

@@ -134,11 +134,24 @@ func (s *sink) waitLines(t testing.TB, n int) []string {
 // port, and stops it at the end of the test.
 func startRelay(t testing.TB, cfgText string) *Relay {
 	t.Helper()
+	return runRelay(t, Options{Config: mustLoad(t, cfgText)})
+}
+
+// mustLoad loads TOML text as a config, failing the test if it is refused.
+func mustLoad(t testing.TB, cfgText string) Config {
+	t.Helper()
 	cfg, err := LoadConfig([]byte(cfgText))
 	if err != nil {
 		t.Fatalf("config refused: %v\n%s", err, cfgText)
 	}
-	r, err := New(Options{Config: cfg})
+	return cfg
+}
+
+// runRelay builds and starts a relay with opts and stops it at the end of
+// the test.
+func runRelay(t testing.TB, opts Options) *Relay {
+	t.Helper()
+	r, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
