@@ -50,36 +50,7 @@ func TestRouteMatchesCarbonCRelayTestMode(t *testing.T) {
 						t.Fatalf("golden has %d lines for %d keys", len(want), len(keys))
 					}
 					members := serversFile(t, td+"servers/"+servers+".txt")
-					cfg, err := LoadConfig([]byte(adminAndListener + poolTOML("carbon", hasher, repl, members...)))
-					if err != nil {
-						t.Fatal(err)
-					}
-					r, err := New(Options{Config: cfg, NoBackends: true})
-					if err != nil {
-						t.Fatal(err)
-					}
-					var out, errOut strings.Builder
-					if err := r.RouteTest("carbon", "graphite", strings.NewReader(strings.Join(keys, "\n")), &out, &errOut); err != nil {
-						t.Fatal(err)
-					}
-					got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-					if errOut.Len() > 0 {
-						t.Errorf("route refused keys:\n%.2000s", errOut.String())
-					}
-					if len(got) != len(keys) {
-						t.Fatalf("route printed %d lines for %d keys", len(got), len(keys))
-					}
-					bad := 0
-					for i, k := range keys {
-						if w := k + "\t" + want[i]; got[i] != w {
-							if bad++; bad <= 5 {
-								t.Errorf("key %q: relay route says %q, carbon-c-relay %q", k, got[i], w)
-							}
-						}
-					}
-					if bad > 5 {
-						t.Errorf("... %d keys differ in all", bad)
-					}
+					checkRoute(t, poolTOML("carbon", hasher, repl, members...), keys, want, "carbon-c-relay")
 				})
 			}
 		}
@@ -101,4 +72,38 @@ func serversFile(t *testing.T, path string) []string {
 		}
 	}
 	return out
+}
+
+// checkRoute routes keys with `relay route` through pool "carbon" (pool is
+// its TOML) and compares each line, "key<TAB>servers", with want, the
+// peer's placement of the same key.
+func checkRoute(t *testing.T, pool string, keys, want []string, peer string) {
+	t.Helper()
+	cfg := mustLoad(t, adminAndListener+pool)
+	r, err := New(Options{Config: cfg, NoBackends: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	if err := r.RouteTest("carbon", "graphite", strings.NewReader(strings.Join(keys, "\n")), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if errOut.Len() > 0 {
+		t.Errorf("route refused keys:\n%.2000s", errOut.String())
+	}
+	got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(got) != len(keys) {
+		t.Fatalf("route printed %d lines for %d keys", len(got), len(keys))
+	}
+	bad := 0
+	for i, k := range keys {
+		if w := k + "\t" + want[i]; got[i] != w {
+			if bad++; bad <= 5 {
+				t.Errorf("key %q: relay route says %q, %s %q", k, got[i], peer, w)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d keys differ", bad, len(keys))
+	}
 }

@@ -66,36 +66,7 @@ func TestRouteMatchesStathasher(t *testing.T) {
 		t.Run(list, func(t *testing.T) {
 			want := gzipLines(t, hashringTestdata+"golden/murmur3_shard.statsrelay."+list+".r1.gz")
 			members := serversFile(t, hashringTestdata+"servers/"+list+".txt")
-			cfg, err := LoadConfig([]byte(adminAndListener + poolTOML("carbon", hashring.Murmur3Shard, 1, members...)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := New(Options{Config: cfg, NoBackends: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out, errOut strings.Builder
-			if err := r.RouteTest("carbon", "graphite", strings.NewReader(strings.Join(keys, "\n")), &out, &errOut); err != nil {
-				t.Fatal(err)
-			}
-			if errOut.Len() > 0 {
-				t.Errorf("route refused keys:\n%.2000s", errOut.String())
-			}
-			got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-			if len(got) != len(keys) {
-				t.Fatalf("route printed %d lines for %d keys", len(got), len(keys))
-			}
-			bad := 0
-			for i, k := range keys {
-				if w := k + "\t" + want[i]; got[i] != w {
-					if bad++; bad <= 5 {
-						t.Errorf("key %q: relay route says %q, stathasher %q", k, got[i], w)
-					}
-				}
-			}
-			if bad > 0 {
-				t.Errorf("%d of %d keys differ", bad, len(keys))
-			}
+			checkRoute(t, poolTOML("carbon", hashring.Murmur3Shard, 1, members...), keys, want, "stathasher")
 		})
 	}
 }
