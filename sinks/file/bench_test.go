@@ -20,9 +20,9 @@ func BenchmarkWrite(b *testing.B) {
 		b.Run("fsync="+mode, func(b *testing.B) {
 			c := testConfig(b.TempDir())
 			c.Fsync = mode
-			clk := newClock(t0 + 60)
+			clk := sinkstest.NewClock(t0 + 60)
 			rs, _ := sinks.ParseTimes([]string{"10s:1h"})
-			s, err := open("test", c, rs, sinks.AsyncConfig{QueuePoints: 10_000_000, BatchPoints: 500}, zap.NewNop(), clk.now)
+			s, err := open("test", c, rs, sinks.AsyncConfig{QueuePoints: 10_000_000, BatchPoints: 500}, zap.NewNop(), clk.Now)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,18 +22,6 @@ import (
 
 // t0 is a bin boundary of every resolution the tests use.
 const t0 = 1_800_000_000 - 1_800_000_000%3600
-
-// clock is a settable time.
-type clock struct{ ns atomic.Int64 }
-
-func newClock(sec int64) *clock {
-	c := &clock{}
-	c.ns.Store(sec * int64(time.Second))
-	return c
-}
-
-func (c *clock) now() time.Time           { return time.Unix(0, c.ns.Load()) }
-func (c *clock) advance(by time.Duration) { c.ns.Add(int64(by)) }
 
 func dur(d time.Duration) config.Duration { return config.Duration{Duration: d} }
 
@@ -60,9 +47,9 @@ func rets(t *testing.T, times ...string) []sinks.Retention {
 }
 
 // openSink opens a sink called "test" on clk; the test closes it at its end.
-func openSink(t *testing.T, c Config, clk *clock, q sinks.AsyncConfig, times ...string) *Sink {
+func openSink(t *testing.T, c Config, clk *sinkstest.Clock, q sinks.AsyncConfig, times ...string) *Sink {
 	t.Helper()
-	s, err := open("test", c, rets(t, times...), q, zap.NewNop(), clk.now)
+	s, err := open("test", c, rets(t, times...), q, zap.NewNop(), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +159,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestRowsParseBackExactly(t *testing.T) {
 	dir := t.TempDir()
-	clk := newClock(t0 + 60)
+	clk := sinkstest.NewClock(t0 + 60)
 	s := openSink(t, testConfig(dir), clk, queue(500), "10s:1h", "1m:1d")
 	in := []sinks.Point{
 		{Path: "a.b", Resolution: 10, Start: t0, Count: 3, Sum: 0.1 + 0.2, Min: math.Copysign(0, -1), Max: math.MaxFloat64, Last: math.SmallestNonzeroFloat64},
@@ -205,7 +192,7 @@ func TestRotationBySize(t *testing.T) {
 	c := testConfig(dir)
 	c.RotateBytes = 70 // two rows of 31 bytes
 	c.MaxFiles = 100
-	clk := newClock(t0 + 60)
+	clk := sinkstest.NewClock(t0 + 60)
 	s := openSink(t, c, clk, queue(1), "10s:1h")
 	var in []sinks.Point
 	for i := range int64(9) {
@@ -250,22 +237,22 @@ func TestRotationByAge(t *testing.T) {
 	dir := t.TempDir()
 	c := testConfig(dir)
 	c.RotateAge = dur(time.Hour)
-	clk := newClock(t0)
+	clk := sinkstest.NewClock(t0)
 	s := openSink(t, c, clk, queue(500), "10s:1d")
 	write := func(i int64) {
 		s.Write([]sinks.Point{sinkstest.Point("age", 10, t0+10*i, float64(i))})
 		waitWritten(t, s, uint64(i+1))
 	}
 	write(0)
-	clk.advance(59 * time.Minute)
+	clk.Advance(59 * time.Minute)
 	write(1) // 59 minutes after the first row: same file
 	if r := rotated(t, dir, "10s"); len(r) != 0 {
 		t.Fatalf("rotated %v before the file was an hour old", r)
 	}
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	write(2) // an hour after the first row: rotated first
 	r := rotated(t, dir, "10s")
-	if want := filepath.Join(dir, "test.10s.tsv."+clk.now().UTC().Format(rotatedLayout)); len(r) != 1 || r[0] != want {
+	if want := filepath.Join(dir, "test.10s.tsv."+clk.Now().UTC().Format(rotatedLayout)); len(r) != 1 || r[0] != want {
 		t.Fatalf("rotated files %v, want %s", r, want)
 	}
 	if got := sinkstest.Starts(readRows(t, r[0])); !slices.Equal(got, []int64{t0, t0 + 10}) {
@@ -274,7 +261,7 @@ func TestRotationByAge(t *testing.T) {
 	if got := sinkstest.Starts(readRows(t, filepath.Join(dir, "test.10s.tsv"))); !slices.Equal(got, []int64{t0 + 20}) {
 		t.Errorf("current file holds starts %v, want the third", got)
 	}
-	clk.advance(3 * time.Hour)
+	clk.Advance(3 * time.Hour)
 	if r := rotated(t, dir, "10s"); len(r) != 1 {
 		t.Errorf("an idle file was rotated: %v", r)
 	}
@@ -290,10 +277,10 @@ func TestMaxFilesPrunesOldest(t *testing.T) {
 	c := testConfig(dir)
 	c.RotateBytes = 1 // every batch rotates the file before it
 	c.MaxFiles = 2
-	clk := newClock(t0 + 60)
+	clk := sinkstest.NewClock(t0 + 60)
 	s := openSink(t, c, clk, queue(1), "10s:1h")
 	for i := range int64(6) {
-		clk.advance(time.Second)
+		clk.Advance(time.Second)
 		s.Write([]sinks.Point{sinkstest.Point("prune", 10, t0+10*i, float64(i))})
 		waitWritten(t, s, uint64(i+1))
 	}
@@ -321,7 +308,7 @@ func TestOpenRotatesWhatAnEarlierRunLeft(t *testing.T) {
 	if err := os.WriteFile(current, []byte("old\t10\t0\t1\t1\t1\t1\t1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	clk := newClock(t0)
+	clk := sinkstest.NewClock(t0)
 	openSink(t, testConfig(dir), clk, queue(500), "10s:1h")
 	r := rotated(t, dir, "10s")
 	if len(r) != 1 {
@@ -342,7 +329,7 @@ func TestFsyncModes(t *testing.T) {
 			c := testConfig(dir)
 			c.Fsync, c.FsyncInterval = mode, dur(10*time.Millisecond)
 			c.RotateBytes = 64
-			clk := newClock(t0)
+			clk := sinkstest.NewClock(t0)
 			s := openSink(t, c, clk, queue(1), "10s:1h")
 			s.Write([]sinks.Point{sinkstest.Point("f.a", 10, t0, 1), sinkstest.Point("f.b", 10, t0, 2), sinkstest.Point("f.c", 10, t0, 3)})
 			waitWritten(t, s, 3)
@@ -410,8 +397,8 @@ func TestOpenErrors(t *testing.T) {
 
 func TestCloseFlushesEverything(t *testing.T) {
 	dir := t.TempDir()
-	clk := newClock(t0 + 60)
-	s, err := open("test", testConfig(dir), rets(t, "10s:1h"), queue(100), zap.NewNop(), clk.now)
+	clk := sinkstest.NewClock(t0 + 60)
+	s, err := open("test", testConfig(dir), rets(t, "10s:1h"), queue(100), zap.NewNop(), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +430,7 @@ func TestCloseFlushesEverything(t *testing.T) {
 
 func TestStatsCountWhatIsRefused(t *testing.T) {
 	dir := t.TempDir()
-	clk := newClock(t0 + 7200)
+	clk := sinkstest.NewClock(t0 + 7200)
 	s := openSink(t, testConfig(dir), clk, queue(500), "10s:1h")
 	s.Write([]sinks.Point{
 		sinkstest.Point("ok.1", 10, t0+7200, 1),

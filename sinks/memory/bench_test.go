@@ -13,7 +13,7 @@ import (
 // BenchmarkWrite writes batches of 1,000 points of known series, as an
 // aggregator's flush does, at two resolutions.
 func BenchmarkWrite(b *testing.B) {
-	clk := newClock(t0)
+	clk := sinkstest.NewClock(t0)
 	s := openStore(b, Config{MaxSeries: 10_000, MaxPoints: 1 << 30}, clk, "10s:1h", "1m:1d")
 	batches := make([][]sinks.Point, 10)
 	for k := range batches {
@@ -29,7 +29,7 @@ func BenchmarkWrite(b *testing.B) {
 		batch := batches[n%len(batches)]
 		if n%len(batches) == 0 {
 			start += 10
-			clk.set(start)
+			clk.Set(start)
 		}
 		for i := range batch {
 			batch[i].Start = start - start%batch[i].Resolution
@@ -51,7 +51,7 @@ func BenchmarkFind(b *testing.B) {
 		hosts int
 	}{{"100k", 1000}, {"1M", 10_000}} {
 		b.Run(size.name, func(b *testing.B) {
-			clk := newClock(t0)
+			clk := sinkstest.NewClock(t0)
 			s := openStore(b, Config{MaxSeries: size.hosts * 100, MaxPoints: 1 << 30}, clk, "10s:1h")
 			batch := make([]sinks.Point, 0, 100)
 			for h := range size.hosts {

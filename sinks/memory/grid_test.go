@@ -8,13 +8,14 @@ import (
 
 	"ringrelay/aggregator"
 	"ringrelay/sinks"
+	"ringrelay/sinks/sinkstest"
 )
 
 // FetchGrid puts on the grid exactly what Fetch returns, reduced: for
 // every reducer, aligned and unaligned grid starts, and bins past the
 // retention hidden alike.
 func TestFetchGridIsFetchReduced(t *testing.T) {
-	clk := newClock(t0 + 3600)
+	clk := sinkstest.NewClock(t0 + 3600)
 	s := openStore(t, DefaultConfig(), clk, "10s:1h", "1m:24h")
 	var pts []sinks.Point
 	for i := range int64(400) {

@@ -25,8 +25,8 @@ func snapConfig(file string) Config {
 
 func TestSnapshotRoundTrip(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "store.snap")
-	clk := newClock(t0 + 600)
-	s, err := open("test", snapConfig(file), rets(t, "10s:1h", "1m:1d"), zap.NewNop(), clk.now)
+	clk := sinkstest.NewClock(t0 + 600)
+	s, err := open("test", snapConfig(file), rets(t, "10s:1h", "1m:1d"), zap.NewNop(), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Errorf("temporary files left behind: %v", matches)
 	}
 
-	s2, err := open("test", snapConfig(file), rets(t, "10s:1h", "1m:1d"), zap.NewNop(), clk.now)
+	s2, err := open("test", snapConfig(file), rets(t, "10s:1h", "1m:1d"), zap.NewNop(), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +76,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 
 func TestSnapshotWithOtherRetentionsKeepsWhatFits(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "store.snap")
-	clk := newClock(t0 + 600)
-	s, err := open("test", snapConfig(file), rets(t, "10s:1h", "1m:1d"), zap.NewNop(), clk.now)
+	clk := sinkstest.NewClock(t0 + 600)
+	s, err := open("test", snapConfig(file), rets(t, "10s:1h", "1m:1d"), zap.NewNop(), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestSnapshotWithOtherRetentionsKeepsWhatFits(t *testing.T) {
 	}
 
 	// Now 10 s bins are kept for 2 minutes only, and 1 m bins not at all.
-	s2, err := open("test", snapConfig(file), rets(t, "10s:2m"), zap.NewNop(), clk.now)
+	s2, err := open("test", snapConfig(file), rets(t, "10s:2m"), zap.NewNop(), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestSnapshotWrittenPeriodically(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "store.snap")
 	c := snapConfig(file)
 	c.SnapshotInterval = config.Duration{Duration: time.Second}
-	clk := newClock(t0)
+	clk := sinkstest.NewClock(t0)
 	s := openStore(t, c, clk, "10s:1h")
 	s.Write([]sinks.Point{sinkstest.Point("a", 10, t0, 1)})
 	deadline := time.Now().Add(10 * time.Second)
@@ -128,7 +128,7 @@ func TestSnapshotWrittenPeriodically(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // poll
 	}
 	// What the periodic snapshot holds loads on its own.
-	s2, err := open("test", snapConfig(file), rets(t, "10s:1h"), zap.NewNop(), clk.now)
+	s2, err := open("test", snapConfig(file), rets(t, "10s:1h"), zap.NewNop(), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,8 +141,8 @@ func TestSnapshotWrittenPeriodically(t *testing.T) {
 // goodSnapshot writes a small valid snapshot and returns its bytes.
 func goodSnapshot(t *testing.T, file string) []byte {
 	t.Helper()
-	clk := newClock(t0)
-	s, err := open("test", snapConfig(file), rets(t, "10s:1h"), zap.NewNop(), clk.now)
+	clk := sinkstest.NewClock(t0)
+	s, err := open("test", snapConfig(file), rets(t, "10s:1h"), zap.NewNop(), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,19 +177,19 @@ func TestCorruptSnapshotIsAnErrorNamingTheFile(t *testing.T) {
 		if err := os.WriteFile(file, tc.data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := open("test", snapConfig(file), rets(t, "10s:1h"), zap.NewNop(), newClock(t0).now)
+		_, err := open("test", snapConfig(file), rets(t, "10s:1h"), zap.NewNop(), sinkstest.NewClock(t0).Now)
 		if err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Open = %v, want an error naming %s and saying %q", tc.name, err, file, tc.want)
 		}
 	}
-	if _, err := open("test", snapConfig(dir), rets(t, "10s:1h"), zap.NewNop(), newClock(t0).now); err == nil || !strings.Contains(err.Error(), dir) {
+	if _, err := open("test", snapConfig(dir), rets(t, "10s:1h"), zap.NewNop(), sinkstest.NewClock(t0).Now); err == nil || !strings.Contains(err.Error(), dir) {
 		t.Errorf("a directory as the snapshot: Open = %v, want an error naming it", err)
 	}
 }
 
 func TestSnapshotFailureIsCountedAndReported(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "gone", "store.snap") // its directory does not exist
-	s, err := open("test", snapConfig(file), rets(t, "10s:1h"), zap.NewNop(), newClock(t0).now)
+	s, err := open("test", snapConfig(file), rets(t, "10s:1h"), zap.NewNop(), sinkstest.NewClock(t0).Now)
 	if err != nil {
 		t.Fatal(err)
 	}

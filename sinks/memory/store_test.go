@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,18 +20,6 @@ import (
 // t0 is a bin boundary of every resolution the tests use.
 const t0 = 1_800_000_000 - 1_800_000_000%3600
 
-// clock is a settable time in unix seconds.
-type clock struct{ sec atomic.Int64 }
-
-func newClock(sec int64) *clock {
-	c := &clock{}
-	c.sec.Store(sec)
-	return c
-}
-
-func (c *clock) now() time.Time { return time.Unix(c.sec.Load(), 0) }
-func (c *clock) set(sec int64)  { c.sec.Store(sec) }
-
 func rets(t testing.TB, times ...string) []sinks.Retention {
 	t.Helper()
 	rs, err := sinks.ParseTimes(times)
@@ -43,9 +30,9 @@ func rets(t testing.TB, times ...string) []sinks.Retention {
 }
 
 // openStore opens a store on clk that the test closes at its end.
-func openStore(t testing.TB, c Config, clk *clock, times ...string) *Store {
+func openStore(t testing.TB, c Config, clk *sinkstest.Clock, times ...string) *Store {
 	t.Helper()
-	s, err := open("test", c, rets(t, times...), zap.NewNop(), clk.now)
+	s, err := open("test", c, rets(t, times...), zap.NewNop(), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,10 +112,10 @@ func TestRingKeepsNewestWithinBound(t *testing.T) {
 }
 
 func TestPointsPerSeriesWrap(t *testing.T) {
-	clk := newClock(t0)
+	clk := sinkstest.NewClock(t0)
 	s := openStore(t, DefaultConfig(), clk, "10s:60s")
 	for i := range int64(20) {
-		clk.set(t0 + 10*i)
+		clk.Set(t0 + 10*i)
 		s.Write([]sinks.Point{sinkstest.Point("a.b", 10, t0+10*i, float64(i))})
 	}
 	got := sinkstest.Fetch(t, s, "a.b", 10, 0, math.MaxInt64)
@@ -144,7 +131,7 @@ func TestPointsPerSeriesWrap(t *testing.T) {
 }
 
 func TestMaxSeriesCountsDrops(t *testing.T) {
-	clk := newClock(t0)
+	clk := sinkstest.NewClock(t0)
 	s := openStore(t, Config{MaxSeries: 3, MaxPoints: 1 << 30}, clk, "10s:1h")
 	for i := range 5 {
 		s.Write([]sinks.Point{sinkstest.Point(fmt.Sprintf("s.%d", i), 10, t0, 1)})
@@ -162,7 +149,7 @@ func TestMaxSeriesCountsDrops(t *testing.T) {
 }
 
 func TestReEmittedBinOverwrites(t *testing.T) {
-	clk := newClock(t0 + 30)
+	clk := sinkstest.NewClock(t0 + 30)
 	s := openStore(t, DefaultConfig(), clk, "10s:1h")
 	s.Write([]sinks.Point{sinkstest.Point("x", 10, t0, 1), sinkstest.Point("x", 10, t0+10, 5)})
 	late := sinks.Point{Path: "x", Resolution: 10, Start: t0, Count: 3, Sum: 6, Min: 1, Max: 3, Last: 2}
@@ -177,7 +164,7 @@ func TestReEmittedBinOverwrites(t *testing.T) {
 }
 
 func TestWriteDropsWhatCannotBeStored(t *testing.T) {
-	clk := newClock(t0 + 3600)
+	clk := sinkstest.NewClock(t0 + 3600)
 	s := openStore(t, DefaultConfig(), clk, "10s:1h")
 	for _, p := range []sinks.Point{
 		sinkstest.Point("", 10, t0+3600, 1),  // no path
@@ -198,7 +185,7 @@ func TestWriteDropsWhatCannotBeStored(t *testing.T) {
 }
 
 func TestFetchWindow(t *testing.T) {
-	clk := newClock(t0 + 100)
+	clk := sinkstest.NewClock(t0 + 100)
 	s := openStore(t, DefaultConfig(), clk, "10s:1h", "1m:1d")
 	var in []sinks.Point
 	for i := int64(9); i >= 0; i-- { // newest first: order of writing must not matter
@@ -232,7 +219,7 @@ func TestFetchWindow(t *testing.T) {
 }
 
 func TestFindLeafAndBranch(t *testing.T) {
-	clk := newClock(t0)
+	clk := sinkstest.NewClock(t0)
 	s := openStore(t, DefaultConfig(), clk, "10s:1h")
 	paths := []string{"a.b", "a.b.c", "a.d", "a.bb.c", "x.y.z", "x.yy", "w"}
 	for _, p := range paths {
@@ -268,14 +255,14 @@ func TestFindLeafAndBranch(t *testing.T) {
 }
 
 func TestRetentionExpiry(t *testing.T) {
-	clk := newClock(t0)
+	clk := sinkstest.NewClock(t0)
 	s := openStore(t, Config{MaxSeries: 1, MaxPoints: 1 << 30}, clk, "10s:60s")
 	s.Write([]sinks.Point{sinkstest.Point("old.one", 10, t0, 1), sinkstest.Point("old.one", 10, t0+30, 2)})
-	clk.set(t0 + 60) // t0's bin ended 50 s ago: kept; [t0+30, t0+40) too
+	clk.Set(t0 + 60) // t0's bin ended 50 s ago: kept; [t0+30, t0+40) too
 	if got := sinkstest.Starts(sinkstest.Fetch(t, s, "old.one", 10, 0, math.MaxInt64)); !slices.Equal(got, []int64{t0, t0 + 30}) {
 		t.Fatalf("at +60s: starts %v, want both bins", got)
 	}
-	clk.set(t0 + 70) // t0's bin ended 60 s ago: gone
+	clk.Set(t0 + 70) // t0's bin ended 60 s ago: gone
 	if got := sinkstest.Starts(sinkstest.Fetch(t, s, "old.one", 10, 0, math.MaxInt64)); !slices.Equal(got, []int64{t0 + 30}) {
 		t.Fatalf("at +70s: starts %v, want only %d", got, t0+30)
 	}
@@ -283,7 +270,7 @@ func TestRetentionExpiry(t *testing.T) {
 	if st := s.Stats(); st.Dropped != 1 {
 		t.Errorf("writing an expired bin: stats %+v, want it dropped", st)
 	}
-	clk.set(t0 + 100)
+	clk.Set(t0 + 100)
 	if got := sinkstest.Fetch(t, s, "old.one", 10, 0, math.MaxInt64); len(got) != 0 {
 		t.Fatalf("at +100s: %+v, want nothing", got)
 	}
@@ -299,7 +286,7 @@ func TestRetentionExpiry(t *testing.T) {
 }
 
 func TestWriteAfterCloseIsDropped(t *testing.T) {
-	clk := newClock(t0)
+	clk := sinkstest.NewClock(t0)
 	s := openStore(t, DefaultConfig(), clk, "10s:1h")
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -314,7 +301,7 @@ func TestWriteAfterCloseIsDropped(t *testing.T) {
 }
 
 func TestWriteAllocatesNothingForKnownSeries(t *testing.T) {
-	clk := newClock(t0)
+	clk := sinkstest.NewClock(t0)
 	s := openStore(t, DefaultConfig(), clk, "10s:2m", "1m:10m")
 	batch := make([]sinks.Point, 0, 200)
 	for i := range 100 {
@@ -327,7 +314,7 @@ func TestWriteAllocatesNothingForKnownSeries(t *testing.T) {
 		for i := range batch {
 			batch[i].Start = start - start%batch[i].Resolution
 		}
-		clk.set(start)
+		clk.Set(start)
 		s.Write(batch)
 	}
 	for range 120 { // creates the series and grows their rings to their bound
@@ -342,7 +329,7 @@ func TestWriteAllocatesNothingForKnownSeries(t *testing.T) {
 }
 
 func TestConcurrentWriteFetchFind(t *testing.T) {
-	clk := newClock(t0 + 3600)
+	clk := sinkstest.NewClock(t0 + 3600)
 	s := openStore(t, Config{MaxSeries: 1000, MaxPoints: 1 << 30}, clk, "10s:1h", "1m:1d")
 	var wg sync.WaitGroup
 	const writers, rounds = 4, 200
@@ -401,7 +388,7 @@ func TestConcurrentWriteFetchFind(t *testing.T) {
 // beyond it is dropped and counted; bins held are still overwritten, and
 // the sweep of expired bins makes room again.
 func TestMaxPointsBoundsTheStore(t *testing.T) {
-	clk := newClock(t0 + 60)
+	clk := sinkstest.NewClock(t0 + 60)
 	s := openStore(t, Config{MaxSeries: 100, MaxPoints: 5}, clk, "10s:1h")
 	var pts []sinks.Point
 	for i := range int64(4) {
@@ -415,7 +402,7 @@ func TestMaxPointsBoundsTheStore(t *testing.T) {
 	if got := sinkstest.Fetch(t, s, "a0", 10, t0, t0+10); len(got) != 1 || got[0].Sum != 9 {
 		t.Fatalf("the held bin was not overwritten at the bound: %+v", got)
 	}
-	clk.set(t0 + 3600 + 15) // t0's bins leave the retention
+	clk.Set(t0 + 3600 + 15) // t0's bins leave the retention
 	s.sweep()               // (every minute in a running store)
 	s.Write([]sinks.Point{sinkstest.Point("b", 10, t0+3600, 1)})
 	if st := s.Stats(); st.Dropped != 3 {

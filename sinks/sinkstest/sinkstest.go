@@ -1,10 +1,12 @@
 // Package sinkstest has the helpers the sink kinds' tests share: a point
-// of one sample, and reads that fail the test on error.
+// of one sample, reads that fail the test on error, a settable clock.
 package sinkstest
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"ringrelay/sinks"
 )
@@ -46,3 +48,23 @@ func Starts(pts []sinks.Point) []int64 {
 	}
 	return out
 }
+
+// Clock is a settable time for a sink's now func: it stands still until
+// the test moves it. Safe for concurrent use.
+type Clock struct{ ns atomic.Int64 }
+
+// NewClock returns a clock at sec (unix seconds).
+func NewClock(sec int64) *Clock {
+	c := &Clock{}
+	c.Set(sec)
+	return c
+}
+
+// Now reads the clock.
+func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()) }
+
+// Advance moves the clock by d.
+func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// Set puts the clock at sec (unix seconds).
+func (c *Clock) Set(sec int64) { c.ns.Store(sec * int64(time.Second)) }
