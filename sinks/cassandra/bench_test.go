@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"ringrelay/sinks"
+	"ringrelay/sinks/sinkstest"
 )
 
 // BenchmarkWriteBatch measures what the queue's writer sends for 1,000
@@ -45,19 +46,7 @@ func BenchmarkFind(b *testing.B) {
 	if err := e.sink.store.WriteBatch(context.Background(), pts); err != nil {
 		b.Fatal(err)
 	}
-	for _, pattern := range []string{"bench.h12*.cpu.*", "bench.*", "bench.h1.cpu.c1"} {
-		g, err := sinks.CompileGlob(pattern)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run(pattern, func(b *testing.B) {
-			for b.Loop() {
-				if _, err := e.sink.Find(context.Background(), g); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	sinkstest.BenchFind(b, e.sink, "bench.h12*.cpu.*", "bench.*", "bench.h1.cpu.c1")
 }
 
 // BenchmarkFetch measures reading one series' hour of 10 s bins (360

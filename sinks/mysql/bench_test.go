@@ -50,17 +50,5 @@ func BenchmarkFind(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	for _, pattern := range []string{"bench.h12*.cpu.*", "bench.*", "bench.h1.cpu.c1"} {
-		g, err := sinks.CompileGlob(pattern)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run(pattern, func(b *testing.B) {
-			for b.Loop() {
-				if _, err := s.Find(context.Background(), g); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	sinkstest.BenchFind(b, s, "bench.h12*.cpu.*", "bench.*", "bench.h1.cpu.c1")
 }

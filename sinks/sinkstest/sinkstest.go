@@ -68,3 +68,20 @@ func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // Set puts the clock at sec (unix seconds).
 func (c *Clock) Set(sec int64) { c.ns.Store(sec * int64(time.Second)) }
+
+// BenchFind runs a sub-benchmark of r.Find for each pattern.
+func BenchFind(b *testing.B, r sinks.Reader, patterns ...string) {
+	for _, pattern := range patterns {
+		g, err := sinks.CompileGlob(pattern)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(pattern, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := r.Find(context.Background(), g); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
