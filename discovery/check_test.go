@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ringrelay/internal/testnet"
 )
 
 func TestHealthRiseFall(t *testing.T) {
@@ -34,21 +36,8 @@ func TestHealthRiseFall(t *testing.T) {
 }
 
 func TestChecks(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	l := testnet.AcceptingListener(t)
 	closedTCP := listenAndClose(t, "tcp")
-	defer l.Close()
 	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

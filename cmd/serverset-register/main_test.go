@@ -23,26 +23,9 @@ import (
 
 	"ringrelay/discovery"
 	"ringrelay/internal/testio"
+	"ringrelay/internal/testnet"
 	"ringrelay/internal/zktest"
 )
-
-func backend(t *testing.T) net.Listener {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return l
-}
 
 func adminConn(t *testing.T, addr string) *zk.Conn {
 	t.Helper()
@@ -82,7 +65,7 @@ func waitMembers(t *testing.T, conn *zk.Conn, path string, n int) []string {
 
 func TestRun(t *testing.T) {
 	zks := zktest.Start(t)
-	b := backend(t)
+	b := testnet.AcceptingListener(t)
 	port := b.Addr().(*net.TCPAddr).Port
 	const path = "/discovery/test/cmd"
 	ctx, cancel := context.WithCancel(context.Background())
@@ -355,7 +338,7 @@ func TestBinary(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	b := backend(t)
+	b := testnet.AcceptingListener(t)
 	defer b.Close()
 	admin := adminConn(t, zks.Addr())
 	start := func(t *testing.T, path, session string) (*exec.Cmd, chan error, *testio.SyncBuffer) {

@@ -52,6 +52,14 @@ func HoldPort(network, addr string) (release func()) {
 // stops when the test ends.
 func Accepting(t testing.TB) (addr string, port int) {
 	t.Helper()
+	l := AcceptingListener(t)
+	return l.Addr().String(), l.Addr().(*net.TCPAddr).Port
+}
+
+// AcceptingListener is Accepting's listener, for a test that takes the
+// backend down (Close) before it ends.
+func AcceptingListener(t testing.TB) net.Listener {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -66,5 +74,5 @@ func Accepting(t testing.TB) (addr string, port int) {
 			c.Close()
 		}
 	}()
-	return l.Addr().String(), l.Addr().(*net.TCPAddr).Port
+	return l
 }
